@@ -1,0 +1,21 @@
+# Every dependency is found through pkg-config and exposed as an imported
+# target PkgConfig::<name>. Packages: scripts/install-deps.sh.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+
+pkg_check_modules(GRPC      REQUIRED IMPORTED_TARGET grpc)
+pkg_check_modules(GPR       REQUIRED IMPORTED_TARGET gpr)
+pkg_check_modules(PROTOBUFC REQUIRED IMPORTED_TARGET libprotobuf-c)
+pkg_check_modules(OPENSSL   REQUIRED IMPORTED_TARGET openssl>=3.0)
+pkg_check_modules(SECCOMP   REQUIRED IMPORTED_TARGET libseccomp)
+pkg_check_modules(NL3       REQUIRED IMPORTED_TARGET libnl-3.0)
+pkg_check_modules(NLROUTE3  REQUIRED IMPORTED_TARGET libnl-route-3.0)
+pkg_check_modules(NFTNL     REQUIRED IMPORTED_TARGET libnftnl)
+pkg_check_modules(MNL       REQUIRED IMPORTED_TARGET libmnl)
+pkg_check_modules(JANSSON   REQUIRED IMPORTED_TARGET jansson)
+pkg_check_modules(YAML      REQUIRED IMPORTED_TARGET yaml-0.1)
+pkg_check_modules(URCU      REQUIRED IMPORTED_TARGET liburcu-qsbr)
+pkg_check_modules(CARES     REQUIRED IMPORTED_TARGET libcares)
+if(OSH_BUILD_TESTS)
+  pkg_check_modules(CMOCKA  REQUIRED IMPORTED_TARGET cmocka)
+endif()

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package the build, the tests, the fuzzers and the
+# benchmarks need. Idempotent: apt-get skips what is already installed.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake pkg-config clang llvm libclang-rt-14-dev git
+  # libraries the supervisor links
+  libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libssl-dev libseccomp-dev
+  libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev libjansson-dev
+  libyaml-dev liburcu-dev libc-ares-dev libcap-ng-dev
+  # tests
+  libcmocka-dev curl python3 python3-grpcio iproute2 nftables procps
+)
+
+need=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ "${#need[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y --no-install-recommends "${need[@]}"
