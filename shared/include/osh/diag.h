@@ -35,7 +35,7 @@ struct osh_diags {
  * d->oom; an error is still counted).  printf-style `fmt`. */
 int osh_diags_add(struct osh_diags *d, bool warning, const char *file, unsigned line,
                   unsigned col, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 8, 9)));
+    __attribute__((format(printf, 7, 8)));
 
 /* Writes every entry, one per line, to `f`; only errors when !warnings. */
 void osh_diags_print(const struct osh_diags *d, FILE *f, bool warnings);
