@@ -25,6 +25,7 @@
 #include "osh/http_path.h"
 #include "osh/policy.h"
 #include "osh/query.h"
+#include "osh/special_hosts.h"
 
 #define BATCH_MAX_LINE (1024 * 1024)
 #define EVAL_MAX_LIST 64
@@ -94,6 +95,30 @@ eval_one(const struct osh_policy *p, struct eval_args *a)
     char *canon = NULL;
     char err[256];
     int rc;
+
+    /* §4: the proxy answers these itself, before any policy.  An L7
+     * question on port 80 is read as forward HTTP (http://policy.local). */
+    if (a->method == NULL &&
+        osh_special_host_classify(a->host, l4.port, true, NULL) == OSH_SPECIAL_INFERENCE)
+        return result_json(OSH_DECISION_ALLOW, NULL, "");
+    if (a->method != NULL &&
+        osh_special_host_classify(a->host, l4.port, false, "http") == OSH_SPECIAL_POLICY_LOCAL)
+        return result_json(OSH_DECISION_ALLOW, NULL, "");
+    if (a->method != NULL &&
+        osh_special_host_classify(a->host, l4.port, true, NULL) == OSH_SPECIAL_INFERENCE) {
+        const char *q = NULL;
+        size_t qlen = 0, plen = strlen(a->path);
+        bool ok;
+        canon = malloc(3 * plen + 2);
+        if (canon == NULL)
+            return error_json("out of memory");
+        ok = osh_path_canonicalize(a->path, plen, false, canon, 3 * plen + 2, &q, &qlen) ==
+                 OSH_PATH_OK &&
+             osh_inference_route_allowed(a->method, canon);
+        free(canon);
+        return ok ? result_json(OSH_DECISION_ALLOW, NULL, "")
+                  : result_json(OSH_DECISION_DENY, NULL, "connection not allowed by policy");
+    }
 
     rc = osh_policy_eval_l4(p, &l4, &r);
     if (rc < 0)

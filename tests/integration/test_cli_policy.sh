@@ -68,6 +68,16 @@ grep -q "invalid port" "$tmp/err" && ok "eval prints policy errors on stderr" ||
 "$BIN" policy eval --policy "$DATA/valid.yaml" --host a --port 70000 >/dev/null 2>&1
 expect_eq "eval with a bad port exits 2" 2 $?
 
+# ---- special hosts (policy.md §4): answered by the proxy, not the policy
+out=$("$BIN" policy eval --policy "$DATA/valid.yaml" --host inference.local --port 443)
+expect_eq "CONNECT inference.local:443 bypasses policy" '{"allow":true,"decision":"allow","matched_policy":null,"reason":""}' "$out"
+out=$("$BIN" policy eval --policy "$DATA/valid.yaml" --host inference.local --port 443 --method POST --path /v1/chat/completions)
+expect_eq "inference route allowed" '{"allow":true,"decision":"allow","matched_policy":null,"reason":""}' "$out"
+out=$("$BIN" policy eval --policy "$DATA/valid.yaml" --host inference.local --port 443 --method GET --path /admin)
+expect_eq "inference non-route closed" '{"allow":false,"decision":"deny","matched_policy":null,"reason":"connection not allowed by policy"}' "$out"
+out=$("$BIN" policy eval --policy "$DATA/valid.yaml" --host inference.local --port 8443)
+expect_eq "inference.local on another port goes through policy" '{"allow":false,"decision":"deny","matched_policy":null,"reason":"endpoint inference.local:8443 is not allowed by any policy"}' "$out"
+
 # ---- policy eval --batch
 cat >"$tmp/req.jsonl" <<'JSONL'
 {"host":"api.github.com","port":443,"binary":"/usr/bin/curl","method":"GET","path":"/repos/x","query":{"a":["1","2"]}}
