@@ -90,14 +90,6 @@ attach(struct yaml_builder *b, struct doc_node *child)
             doc_free(child);
             return -EINVAL;
         }
-        for (size_t i = 0; i < top->len; i++) {
-            if (strcmp(top->pairs[i].key, child->text) == 0) {
-                osh_diags_add(b->d, false, b->name, child->line, child->col, "(document)",
-                              "duplicate key '%s'", child->text);
-                doc_free(child);
-                return -EINVAL;
-            }
-        }
         np = realloc(top->pairs, (top->len + 1) * sizeof(*np));
         if (np == NULL)
             goto oom;
@@ -106,6 +98,11 @@ attach(struct yaml_builder *b, struct doc_node *child)
         top->pairs[top->len].line = child->line;
         top->pairs[top->len].col = child->col;
         top->pairs[top->len].value = NULL;
+        /* A duplicate is kept, flagged, so the loader can name its path. */
+        top->pairs[top->len].dup = false;
+        for (size_t i = 0; i < top->len; i++)
+            if (strcmp(top->pairs[i].key, child->text) == 0)
+                top->pairs[top->len].dup = true;
         top->len++;
         child->text = NULL;
         doc_free(child);

@@ -36,6 +36,7 @@ struct doc_node;
 struct doc_pair {
     char *key;
     unsigned line, col; /* of the key */
+    bool dup;           /* a repeated key: reported by the loader, never read */
     struct doc_node *value;
 };
 

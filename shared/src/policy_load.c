@@ -222,6 +222,14 @@ check_keys(struct loader *L, const struct doc_node *n, const struct fpath *fp,
 
     for (size_t i = 0; i < n->len; i++) {
         bool found = false;
+        if (n->pairs[i].dup) {
+            struct fpath c;
+            struct doc_node pos = {.line = n->pairs[i].line, .col = n->pairs[i].col};
+            fp_child(&c, fp, n->pairs[i].key);
+            lerr(L, &pos, &c, "duplicate key '%s'", n->pairs[i].key);
+            ok = false;
+            continue;
+        }
         for (const char *const *k = known; *k; k++)
             if (strcmp(*k, n->pairs[i].key) == 0)
                 found = true;
@@ -251,7 +259,7 @@ static const struct doc_node *
 get(const struct doc_node *n, const char *key)
 {
     for (size_t i = 0; i < n->len; i++)
-        if (strcmp(n->pairs[i].key, key) == 0)
+        if (!n->pairs[i].dup && strcmp(n->pairs[i].key, key) == 0)
             return n->pairs[i].value->kind == DOC_NULL ? NULL : n->pairs[i].value;
     return NULL;
 }
@@ -288,6 +296,11 @@ load_query(struct loader *L, const struct doc_node *n, const struct fpath *fp,
         struct pol_query_matcher *m = &r->query[r->n_query];
         struct fpath c;
         fp_child(&c, fp, n->pairs[i].key);
+        if (n->pairs[i].dup) {
+            struct doc_node pos = {.line = n->pairs[i].line, .col = n->pairs[i].col};
+            lerr(L, &pos, &c, "duplicate key '%s'", n->pairs[i].key);
+            continue;
+        }
         m->key = strdup(n->pairs[i].key);
         if (m->key == NULL) {
             lerr(L, v, &c, "out of memory");
@@ -431,6 +444,11 @@ load_persisted(struct loader *L, const struct doc_node *n, const struct fpath *f
         const struct doc_node *f;
         struct fpath c, cf;
         fp_child(&c, fp, n->pairs[i].key);
+        if (n->pairs[i].dup) {
+            struct doc_node pos = {.line = n->pairs[i].line, .col = n->pairs[i].col};
+            lerr(L, &pos, &c, "duplicate key '%s'", n->pairs[i].key);
+            continue;
+        }
         if (!want_map(L, v, &c))
             continue;
         check_keys(L, v, &c, pq_fields);
@@ -727,6 +745,11 @@ pol_load_tree(struct osh_policy *p, const struct doc_node *root, const char *fil
         for (size_t i = 0; i < v->len; i++) {
             struct fpath ck;
             fp_child(&ck, &c, v->pairs[i].key);
+            if (v->pairs[i].dup) {
+                struct doc_node pos = {.line = v->pairs[i].line, .col = v->pairs[i].col};
+                lerr(&L, &pos, &ck, "duplicate key '%s'", v->pairs[i].key);
+                continue;
+            }
             load_network_rule(&L, v->pairs[i].key, v->pairs[i].value, &ck,
                               &p->nets[p->n_nets++]);
         }
