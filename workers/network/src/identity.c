@@ -55,6 +55,7 @@
 #include "identity.h"
 
 #define IDENTITY_MAX_OWNERS 64              /* holders of one client socket compared */
+#define IDENTITY_HINTS 8                    /* recent owners checked before a /proc scan */
 #define DIAG_RECV_TIMEOUT_MS 1000           /* the kernel answers synchronously; a bound */
 #define DIAG_MAX_DATAGRAMS 64               /* stale replies skipped before giving up */
 #define DIAG_BUF_SIZE 8192                  /* a reply is 124 bytes */
@@ -68,6 +69,8 @@ struct osh_identity {
     pthread_mutex_t diag_lock;   /* one request/reply exchange at a time on diag_fd */
     uint32_t diag_seq;           /* guarded by diag_lock */
     _Atomic pid_t entrypoint;    /* 0 = none */
+    pthread_mutex_t hint_lock;   /* recent owner pids, newest first */
+    pid_t hints[IDENTITY_HINTS];
     struct osh_tofu_cache *tofu; /* borrowed */
 };
 
@@ -88,6 +91,7 @@ struct diag_result {
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+static void remember_owner(struct osh_identity *id, pid_t pid);
 static void errappend(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int diag_socket_in_netns(int proc_fd, int netns_fd);
@@ -153,6 +157,10 @@ osh_identity_new(int netns_fd, pid_t entrypoint_pid, struct osh_tofu_cache *tofu
     rc = -pthread_mutex_init(&id->diag_lock, NULL);
     if (rc != 0)
         goto fail;
+    if ((rc = -pthread_mutex_init(&id->hint_lock, NULL)) != 0) {
+        pthread_mutex_destroy(&id->diag_lock);
+        goto fail;
+    }
     return id;
 
 fail:
@@ -184,6 +192,7 @@ osh_identity_free(struct osh_identity *id)
     close(id->proc_fd);
     id->proc_fd = -1;
     pthread_mutex_destroy(&id->diag_lock);
+    pthread_mutex_destroy(&id->hint_lock);
     free(id);
 }
 
@@ -207,7 +216,7 @@ osh_identity_resolve(struct osh_identity *id, const struct sockaddr *peer,
                      size_t errlen)
 {
     struct osh_peer_identity *cand = NULL;
-    pid_t owners[IDENTITY_MAX_OWNERS];
+    pid_t owners[IDENTITY_MAX_OWNERS], hints[IDENTITY_HINTS];
     size_t n_owners = 0, n_tree = 0, n_other = 0, n_unreadable = 0, n_resolved = 0;
     char tuple_s[TUPLE_STR_MAX];
     struct diag_result dr;
@@ -255,8 +264,12 @@ osh_identity_resolve(struct osh_identity *id, const struct sockaddr *peer,
 
     /* relaxed: see osh_identity_set_entrypoint() */
     entry = atomic_load_explicit(&id->entrypoint, memory_order_relaxed);
-    rc = osh_identity_procfs_owners(id->proc_fd, dr.ino, entry, dr.uid, owners, IDENTITY_MAX_OWNERS,
-                                    &n_owners, &n_tree, &n_other, &n_unreadable);
+    pthread_mutex_lock(&id->hint_lock);
+    memcpy(hints, id->hints, sizeof(hints));
+    pthread_mutex_unlock(&id->hint_lock);
+    rc = osh_identity_procfs_owners(id->proc_fd, dr.ino, entry, dr.uid, hints, IDENTITY_HINTS,
+                                    owners, IDENTITY_MAX_OWNERS, &n_owners, &n_tree, &n_other,
+                                    &n_unreadable);
     if (rc == -E2BIG) {
         seterr(err, errlen, "socket inode %lu is held by more than %d processes", dr.ino,
                IDENTITY_MAX_OWNERS);
@@ -322,6 +335,7 @@ osh_identity_resolve(struct osh_identity *id, const struct sockaddr *peer,
         goto out;
     }
     out->uid = dr.uid;
+    remember_owner(id, out->pid);
     seterr(err, errlen, "%s", "");
     rc = 0;
 
@@ -331,6 +345,20 @@ out:
     if (rc != 0)
         osh_peer_identity_clear(out);
     return rc;
+}
+
+/* Moves `pid` to the front of the recent-owner hints. */
+static void
+remember_owner(struct osh_identity *id, pid_t pid)
+{
+    size_t i;
+
+    pthread_mutex_lock(&id->hint_lock);
+    for (i = 0; i < IDENTITY_HINTS - 1 && id->hints[i] != pid; i++)
+        ;
+    memmove(id->hints + 1, id->hints, i * sizeof(id->hints[0]));
+    id->hints[0] = pid;
+    pthread_mutex_unlock(&id->hint_lock);
 }
 
 /* ---- sock_diag ---------------------------------------------------------------- */

@@ -169,8 +169,9 @@ int osh_identity_resolve(struct osh_identity *id, const struct sockaddr *peer,
  * not be read (EACCES: missing CAP_SYS_PTRACE).  0, -E2BIG (more than max
  * owners), -ENOMEM or the -errno of opening /proc. */
 int osh_identity_procfs_owners(int proc_fd, unsigned long ino, pid_t entrypoint, uid_t uid,
-                               pid_t *owners, size_t max, size_t *n_owners, size_t *n_tree,
-                               size_t *n_other, size_t *n_unreadable);
+                               const pid_t *hints, size_t n_hints, pid_t *owners, size_t max,
+                               size_t *n_owners, size_t *n_tree, size_t *n_other,
+                               size_t *n_unreadable);
 
 /* Opens /proc/PID/exe (O_RDONLY|O_CLOEXEC).  An fd or -errno. */
 int osh_identity_procfs_open_exe(int proc_fd, pid_t pid);

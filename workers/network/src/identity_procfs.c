@@ -89,8 +89,9 @@ static ssize_t read_at(int dirfd, const char *rel, char *buf, size_t cap);
 
 int
 osh_identity_procfs_owners(int proc_fd, unsigned long ino, pid_t entrypoint, uid_t uid,
-                           pid_t *owners, size_t max, size_t *n_owners, size_t *n_tree,
-                           size_t *n_other, size_t *n_unreadable)
+                           const pid_t *hints, size_t n_hints, pid_t *owners, size_t max,
+                           size_t *n_owners, size_t *n_tree, size_t *n_other,
+                           size_t *n_unreadable)
 {
     struct pidset seen = {0};
     struct owner_scan s;
@@ -113,6 +114,18 @@ osh_identity_procfs_owners(int proc_fd, unsigned long ino, pid_t entrypoint, uid
 
     if (entrypoint > 0) {
         rc = tree_scan(&s, entrypoint, &seen, n_tree);
+        if (rc != 0)
+            goto out;
+    }
+    /* Recent owners next: a client that opened one connection usually
+     * opens the next.  A hint that holds the socket is scanned with its
+     * descendants (forked children share sockets); the scans of every
+     * other process are skipped then.  That only narrows who is compared
+     * for agreement, and a socket can be passed on after any scan anyway. */
+    for (size_t i = 0; s.n == 0 && i < n_hints; i++) {
+        if (hints[i] <= 0 || pidset_has(&seen, hints[i]) || !holds_socket(&s, hints[i]))
+            continue;
+        rc = tree_scan(&s, hints[i], &seen, n_tree);
         if (rc != 0)
             goto out;
     }

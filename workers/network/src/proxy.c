@@ -435,6 +435,13 @@ osh_proxy_new(const struct osh_proxy_config *cfg, char *err, size_t errlen)
     px->identity = px->tofu ? osh_identity_new(cfg->client_netns_fd, cfg->entrypoint_pid,
                                                px->tofu)
                             : NULL;
+    if (px->identity == NULL && errno == ENOTRECOVERABLE) {
+        /* This thread could not return from the client namespace: every
+         * later connect() of ours would go there.  Nothing safe is left. */
+        osh_logf(OSH_LOG_ERROR, "proxy", "identity setup left the thread in the client "
+                                         "network namespace; aborting");
+        abort();
+    }
     if (px->identity == NULL) {
         snprintf(err, errlen, "proxy: identity setup failed: %s", strerror(errno));
         goto fail;

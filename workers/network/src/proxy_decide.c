@@ -81,7 +81,7 @@ deny_policy(struct conn *c, const char *reason)
 static void
 resolve_identity(struct proxy *px, struct conn *c)
 {
-    char err[480];
+    char err[sizeof(c->id_error) - 40];
     int rc;
 
     if (c->have_identity || c->id_rc != 0)

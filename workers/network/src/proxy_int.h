@@ -130,7 +130,7 @@ struct conn {
     struct osh_policy *gen;
     bool have_identity;
     struct osh_peer_identity id;
-    char id_error[512];   /* identity failure, reported as a deny */
+    char id_error[1024];  /* identity failure, reported as a deny */
     int id_rc;
 
     /* decision and upstream connect */
