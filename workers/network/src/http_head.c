@@ -95,7 +95,12 @@ http_parse_request(const char *buf, size_t head_len, struct http_head *out)
     const char *end = buf + head_len - 2; /* the blank line's CRLF */
     const char *eol, *sp1, *sp2;
 
-    memset(out, 0, sizeof(*out));
+    /* Not a memset: the header array is 4 KiB and n_headers bounds it. */
+    out->method.p = out->target.p = NULL;
+    out->method.len = out->target.len = 0;
+    out->status = 0;
+    out->version_minor = 0;
+    out->n_headers = 0;
     out->head_len = head_len;
     if (head_len < 4)
         return -EBADMSG;
@@ -129,7 +134,11 @@ http_parse_response(const char *buf, size_t head_len, struct http_head *out)
     const char *end = buf + head_len - 2;
     const char *eol;
 
-    memset(out, 0, sizeof(*out));
+    out->method.p = out->target.p = NULL;
+    out->method.len = out->target.len = 0;
+    out->status = 0;
+    out->version_minor = 0;
+    out->n_headers = 0;
     out->head_len = head_len;
     if (head_len < 16)
         return -EBADMSG;

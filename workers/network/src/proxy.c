@@ -42,9 +42,12 @@ worker_arm(struct worker *w, int fd, struct ev_tag *tag, uint32_t events, bool a
 {
     struct epoll_event ev = {.events = events, .data.ptr = tag};
 
-    if (epoll_ctl(w->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) < 0 && add &&
-        errno == EEXIST)
-        epoll_ctl(w->epfd, EPOLL_CTL_MOD, fd, &ev);
+    /* Either way round works: an fd may move between a connection and the
+     * idle pool, registered or not. */
+    if (epoll_ctl(w->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) == 0)
+        return;
+    if (errno == EEXIST || errno == ENOENT)
+        epoll_ctl(w->epfd, errno == EEXIST ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
 }
 
 /* ---- address parsing ------------------------------------------------- */
@@ -293,6 +296,22 @@ sweep(struct worker *w, uint64_t now)
         listener_add(w);
 }
 
+/* Frees what was closed during the batch (see conn_free). */
+static void
+bury(struct worker *w)
+{
+    while (w->graveyard != NULL) {
+        struct conn *c = w->graveyard;
+        w->graveyard = c->next;
+        free(c);
+    }
+    while (w->idle_graveyard != NULL) {
+        struct idle_up *u = w->idle_graveyard;
+        w->idle_graveyard = u->next;
+        free(u);
+    }
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -345,6 +364,7 @@ worker_main(void *arg)
                 c = next;
             }
         }
+        bury(w);
         now = proxy_now_ms();
         if (now >= next_sweep) {
             sweep(w, now);
@@ -370,6 +390,7 @@ worker_main(void *arg)
             }
         }
     }
+    bury(w);
     return NULL;
 }
 

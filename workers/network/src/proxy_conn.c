@@ -54,6 +54,7 @@ conn_on_accept(struct worker *w, int fd)
     c->ufd = -1;
     c->c2u.pipe_r = c->c2u.pipe_w = c->u2c.pipe_r = c->u2c.pipe_w = -1;
     c->state = CS_READ_HEAD;
+    c->cli_in = true; /* the request often arrives with the accept */
     c->last_io_ms = proxy_now_ms();
     c->deadline_ms = c->last_io_ms + px->cfg.header_timeout_ms;
     getpeername(fd, (struct sockaddr *)&c->peer, &pl);
@@ -77,7 +78,9 @@ conn_free(struct conn *c)
 
     if (c->cfd >= 0)
         close(c->cfd);
-    if (c->ufd >= 0)
+    if (c->ufd >= 0 && c->parked && c->state == CS_READ_HEAD)
+        forward_pool_put(w, c->ufd, c->pool_key); /* still good for others */
+    else if (c->ufd >= 0)
         close(c->ufd);
     pump_release(w, &c->c2u);
     pump_release(w, &c->u2c);
@@ -103,7 +106,13 @@ conn_free(struct conn *c)
     free(c->out);
     free(c->uout);
     free(c->rhead);
-    free(c);
+    c->dec.reason = c->head = c->out = c->uout = c->rhead = NULL;
+    /* The struct itself waits for the end of the epoll batch: events of
+     * this connection may still be in the batch being processed. */
+    c->state = CS_CLOSED;
+    c->cfd = c->ufd = -1;
+    c->next = w->graveyard;
+    w->graveyard = c;
 }
 
 /* Closes the sockets now; the memory goes when no job holds it. */
@@ -320,56 +329,64 @@ conn_on_head(struct conn *c, size_t head_len)
 }
 
 /*
- * Reads the request head without consuming anything after it: peek, find
- * the blank line, then take exactly the head.  Bytes the client sent after
- * it (a CONNECT's pipelined ClientHello, the body, the next request) stay
- * in the socket for whoever relays them.
+ * Reads until a complete head is in c->head.  What the client sent after
+ * the head stays in the buffer (head_len..head_fill) for whoever relays
+ * it: the forward code sends it as the body prefix, a tunnel sends it
+ * first, and a pipelined request is parsed next.
  */
 static void
 conn_read_head(struct conn *c)
 {
     for (;;) {
-        ssize_t n = recv(c->cfd, c->head, PROXY_HEAD_MAX, MSG_PEEK);
-        size_t end;
+        size_t end = http_head_end(c->head, c->head_fill, c->head_scan);
+        ssize_t n;
 
+        if (end > 0) {
+            c->head_len = end;
+            c->head_scan = 0;
+            conn_on_head(c, end);
+            return;
+        }
+        c->head_scan = c->head_fill;
+        if (c->head_fill == PROXY_HEAD_MAX) {
+            conn_respond_raw(c, "HTTP/1.1 431 Request Header Fields Too Large\r\n\r\n", 49);
+            return;
+        }
+        if (!c->cli_in)
+            return; /* nothing new since the last EAGAIN: wait for the edge */
+        n = recv(c->cfd, c->head + c->head_fill, PROXY_HEAD_MAX - c->head_fill, 0);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && errno == EAGAIN)
+        if (n < 0 && errno == EAGAIN) {
+            c->cli_in = false;
             return;
+        }
         if (n <= 0) {
             proxy_conn_close(c); /* EOF before the head: closed silently */
             return;
         }
+        c->head_fill += (size_t)n;
         c->last_io_ms = proxy_now_ms();
-        end = http_head_end(c->head, (size_t)n, 0);
-        if (end == 0) {
-            if (n == PROXY_HEAD_MAX)
-                conn_respond_raw(c, "HTTP/1.1 431 Request Header Fields Too Large\r\n\r\n",
-                                 49);
-            return; /* wait for more (edge-triggered: the next segment wakes us) */
-        }
-        if (recv(c->cfd, c->head, end, 0) != (ssize_t)end) {
-            proxy_conn_close(c);
-            return;
-        }
-        c->head_len = end;
-        conn_on_head(c, end);
-        return;
     }
 }
 
-/* Re-arms for the next request on a keep-alive forward connection. */
+/*
+ * Re-arms for the next request on a keep-alive forward connection.  The
+ * bytes from `consumed` on are the start of the next request.
+ */
 void
 conn_next_request(struct conn *c, size_t consumed)
 {
     struct proxy *px = c->w->px;
 
-    (void)consumed;
+    memmove(c->head, c->head + consumed, c->head_fill - consumed);
+    c->head_fill -= consumed;
     c->head_len = 0;
+    c->head_scan = 0;
     c->state = CS_READ_HEAD;
     c->deadline_ms = proxy_now_ms() + px->cfg.idle_timeout_ms;
     free(c->dec.reason);
-    memset(&c->dec, 0, sizeof(c->dec));
+    c->dec.reason = NULL;
     conn_read_head(c);
 }
 
@@ -394,7 +411,7 @@ conn_on_decided(struct conn *c)
             conn_respond(c, d->status, d->error, d->detail);
         return;
     }
-    if (!c->connect && forward_pool_take(c) == 0) {
+    if (!c->connect && (forward_take_parked(c) == 0 || forward_pool_take(c) == 0)) {
         forward_start(c);
         return;
     }
@@ -420,6 +437,7 @@ conn_connect_next(struct conn *c)
             continue;
         }
         c->ufd = fd;
+        c->up_addr = *a;
         c->state = CS_CONNECTING;
         c->deadline_ms = proxy_now_ms() + px->cfg.connect_timeout_ms;
         worker_arm(c->w, fd, &c->upstream_tag, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, true);
@@ -460,10 +478,19 @@ conn_connected(struct conn *c)
 void
 conn_on_event(struct conn *c, bool upstream, uint32_t events)
 {
-    (void)upstream;
-    (void)events;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        if (upstream)
+            c->up_in = true;
+        else
+            c->cli_in = true;
+    }
     switch (c->state) {
     case CS_READ_HEAD:
+        if (upstream) {
+            if (c->parked)
+                forward_parked_event(c);
+            break;
+        }
         conn_read_head(c);
         break;
     case CS_DECIDING:

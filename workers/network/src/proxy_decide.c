@@ -192,8 +192,15 @@ decide(struct proxy *px, struct conn *c)
     char method[32];
     pid_t entrypoint = (pid_t)atomic_load(&px->entrypoint);
 
+    /* Field by field: the struct carries 9 KiB of buffers that need no
+     * clearing (canon_target is rewritten, addrs are counted). */
     free(d->reason);
-    memset(d, 0, sizeof(*d));
+    d->reason = NULL;
+    d->allow = d->l7 = d->tls_skip = false;
+    d->status = 0;
+    d->error[0] = d->detail[0] = d->canon_target[0] = '\0';
+    d->matched_policy = NULL;
+    d->n_addrs = 0;
     resolve_identity(px, c);
     if (!c->have_identity) {
         deny_policy(c, c->id_error);

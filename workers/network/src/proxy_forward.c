@@ -171,10 +171,13 @@ forward_pool_take(struct conn *c)
                 u->next->prev = u->prev;
             w->n_idle--;
             c->ufd = u->fd;
+            c->up_addr = c->dec.addrs[i];
             snprintf(c->pool_key, sizeof(c->pool_key), "%s", key);
             worker_arm(w, c->ufd, &c->upstream_tag, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                        false);
-            free(u);
+            u->fd = -1;
+            u->next = w->idle_graveyard;
+            w->idle_graveyard = u;
             return 0;
         }
     }
@@ -215,13 +218,17 @@ pool_drop(struct worker *w, struct idle_up *u)
         u->next->prev = u->prev;
     w->n_idle--;
     close(u->fd);
-    free(u);
+    u->fd = -1;
+    /* Freed after the epoll batch, which may still hold its event. */
+    u->next = w->idle_graveyard;
+    w->idle_graveyard = u;
 }
 
 void
 forward_idle_event(struct worker *w, struct idle_up *u)
 {
-    pool_drop(w, u);
+    if (u->fd >= 0)
+        pool_drop(w, u);
 }
 
 void
@@ -317,9 +324,56 @@ fail:
     return -E2BIG;
 }
 
+/*
+ * Appends the part of the client's already-read bytes that belongs to the
+ * request body to c->uout, so head and body prefix leave in one send.
+ * Returns the body state: the pump then relays only what is still in the
+ * socket.  -EBADMSG for broken chunked framing.
+ */
+static int
+take_body_prefix(struct conn *c, char **buf, size_t *len, size_t cap)
+{
+    const char *pre = c->head + c->head_len;
+    size_t avail = c->head_fill - c->head_len, take = 0;
+
+    switch (c->req_body) {
+    case HTTP_BODY_NONE:
+    case HTTP_BODY_UNTIL_CLOSE:
+        break;
+    case HTTP_BODY_LENGTH:
+        take = avail < c->c2u.remaining ? avail : (size_t)c->c2u.remaining;
+        c->c2u.remaining -= take;
+        c->c2u.done = c->c2u.remaining == 0;
+        break;
+    case HTTP_BODY_CHUNKED: {
+        long n = http_chunked_advance(&c->c2u.chunk, pre, avail);
+        if (n < 0)
+            return -EBADMSG;
+        take = (size_t)n;
+        c->c2u.done = c->c2u.chunk.done;
+        break;
+    }
+    }
+    if (take > 0) {
+        if (*len + take > cap) {
+            char *nb = realloc(*buf, *len + take);
+            if (nb == NULL)
+                return -ENOMEM;
+            *buf = nb;
+        }
+        memcpy(*buf + *len, pre, take);
+        *len += take;
+    }
+    /* What follows the body is the next request: keep it for later. */
+    c->head_len += take;
+    return 0;
+}
+
 void
 forward_start(struct conn *c)
 {
+    size_t cap;
+
     if (c->pool_key[0] == '\0' && c->addr_idx > 0)
         pool_key(c, &c->dec.addrs[c->addr_idx - 1], c->pool_key, sizeof(c->pool_key));
     if (build_request(c) < 0) {
@@ -329,14 +383,23 @@ forward_start(struct conn *c)
     pump_release(c->w, &c->c2u);
     if (c->req_body == HTTP_BODY_CHUNKED)
         pump_init_buffered(&c->c2u, c->cfd, c->ufd);
-    else
+    else if (c->req_body == HTTP_BODY_LENGTH)
         pump_init_splice(c->w, &c->c2u, c->cfd, c->ufd);
+    else
+        pump_init_buffered(&c->c2u, c->cfd, c->ufd);
     c->c2u.framed = true;
     c->c2u.body = c->req_body;
     c->c2u.remaining = c->req_len;
     c->c2u.done = c->req_body == HTTP_BODY_NONE;
-    c->rhead_len = c->rhead_scan = 0;
+    cap = c->uout_len;
+    if (take_body_prefix(c, &c->uout, &c->uout_len, cap) < 0) {
+        proxy_conn_close(c);
+        return;
+    }
+    c->rhead_len = c->rhead_fill = 0;
+    c->up_in = false; /* a response can only follow our request */
     c->upstream_reusable = false;
+    c->parked = false;
     c->close_after_response = !c->client_keepalive;
     c->state = CS_FWD_REQUEST;
     c->last_io_ms = proxy_now_ms();
@@ -362,102 +425,203 @@ flush(int fd, const char *buf, size_t len, size_t *off)
 
 /* ---- response -------------------------------------------------------- */
 
+/* Appends `n` bytes to c->out, growing it. */
 static int
-build_response_head(struct conn *c)
+out_append(struct conn *c, size_t *cap, const char *p, size_t n)
+{
+    if (c->out_len + n > *cap) {
+        size_t nc = c->out_len + n + 256;
+        char *nb = realloc(c->out, nc);
+        if (nb == NULL)
+            return -ENOMEM;
+        c->out = nb;
+        *cap = nc;
+    }
+    memcpy(c->out + c->out_len, p, n);
+    c->out_len += n;
+    return 0;
+}
+
+/*
+ * The client's copy of the response head: our HTTP/1.1 status line (the
+ * upstream's version is its business), the end-to-end headers, and our own
+ * Connection header.  Body bytes read together with the head follow it, so
+ * a small response leaves in a single send.
+ */
+static int
+build_response(struct conn *c, enum http_body_kind kind, uint64_t len)
 {
     const struct http_head *r = &c->resp;
-    size_t cap = r->head_len + 128, n;
-    char *b = malloc(cap);
     const char *eol = memchr(c->rhead, '\r', r->head_len);
     bool upgrade = r->status == 101;
+    const char *pre = c->rhead + c->rhead_len;
+    size_t avail = c->rhead_fill - c->rhead_len, take = avail, cap = r->head_len + 128;
+    int rc = 0;
 
-    if (b == NULL || eol == NULL) {
-        free(b);
+    if (eol == NULL || eol - c->rhead < 8)
+        return -EBADMSG;
+    free(c->out);
+    c->out = malloc(cap);
+    c->out_len = c->out_off = 0;
+    if (c->out == NULL)
         return -ENOMEM;
-    }
-    /* Our own version on the status line (we speak HTTP/1.1 to the
-     * client whatever the upstream spoke), then the end-to-end headers. */
-    memcpy(b, "HTTP/1.1", 8);
-    n = 8 + (size_t)(eol - (c->rhead + 8)) + 2;
-    memcpy(b + 8, c->rhead + 8, n - 8);
+    rc |= out_append(c, &cap, "HTTP/1.1", 8);
+    rc |= out_append(c, &cap, c->rhead + 8, (size_t)(eol - c->rhead - 8) + 2);
     for (size_t i = 0; i < r->n_headers; i++) {
         const struct http_header *h = &r->headers[i];
         if (slice_ieq(h->name, "connection") || slice_ieq(h->name, "keep-alive") ||
             slice_ieq(h->name, "proxy-connection") || (!upgrade && slice_ieq(h->name, "upgrade")))
             continue;
-        memcpy(b + n, h->name.p, h->name.len);
-        n += h->name.len;
-        memcpy(b + n, ": ", 2);
-        n += 2;
-        memcpy(b + n, h->value.p, h->value.len);
-        n += h->value.len;
-        memcpy(b + n, "\r\n", 2);
-        n += 2;
+        rc |= out_append(c, &cap, h->name.p, h->name.len);
+        rc |= out_append(c, &cap, ": ", 2);
+        rc |= out_append(c, &cap, h->value.p, h->value.len);
+        rc |= out_append(c, &cap, "\r\n", 2);
     }
-    n += (size_t)snprintf(b + n, cap - n, "%s\r\n",
-                          upgrade ? "Connection: upgrade\r\n"
-                          : c->close_after_response ? "Connection: close\r\n"
-                                                    : "");
-    free(c->out);
-    c->out = b;
-    c->out_len = n;
-    c->out_off = 0;
-    return 0;
+    if (upgrade)
+        rc |= out_append(c, &cap, "Connection: upgrade\r\n", 21);
+    else if (c->close_after_response)
+        rc |= out_append(c, &cap, "Connection: close\r\n", 19);
+    rc |= out_append(c, &cap, "\r\n", 2);
+
+    /* The body prefix: only what belongs to this response. */
+    c->u2c.done = false;
+    switch (kind) {
+    case HTTP_BODY_NONE:
+        take = 0;
+        c->u2c.done = true;
+        break;
+    case HTTP_BODY_LENGTH:
+        take = avail < len ? avail : (size_t)len;
+        c->u2c.remaining = len - take;
+        c->u2c.done = c->u2c.remaining == 0;
+        break;
+    case HTTP_BODY_CHUNKED: {
+        long n = http_chunked_advance(&c->u2c.chunk, pre, avail);
+        if (n < 0)
+            return -EBADMSG;
+        take = (size_t)n;
+        c->u2c.done = c->u2c.chunk.done;
+        break;
+    }
+    case HTTP_BODY_UNTIL_CLOSE:
+        break;
+    }
+    if (upgrade)
+        take = avail; /* the other protocol's first bytes */
+    if (take < avail && !upgrade)
+        c->upstream_reusable = false; /* bytes past the response: out of sync */
+    rc |= out_append(c, &cap, pre, take);
+    return rc ? -ENOMEM : 0;
 }
 
 /*
- * Reads the response head from the upstream without consuming any body
- * byte (peek, then take exactly the head).  1 when a head was taken, 0 to
- * wait, <0 on error.
+ * Reads the response head (and whatever body bytes came with it).  1 when
+ * a head is complete, 0 to wait, <0 on error.
  */
 static int
 read_response_head(struct conn *c)
 {
-    ssize_t n;
-    size_t end;
+    for (;;) {
+        size_t end = http_head_end(c->rhead, c->rhead_fill, 0);
+        ssize_t n;
 
-    if (c->rhead == NULL && (c->rhead = malloc(PROXY_RESP_HEAD_MAX)) == NULL)
-        return -ENOMEM;
-    n = recv(c->ufd, c->rhead, PROXY_RESP_HEAD_MAX, MSG_PEEK);
-    if (n < 0)
-        return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-    if (n == 0)
-        return -EPIPE;
-    end = http_head_end(c->rhead, (size_t)n, 0);
-    if (end == 0)
-        return (size_t)n == PROXY_RESP_HEAD_MAX ? -E2BIG : 0;
-    if (recv(c->ufd, c->rhead, end, 0) != (ssize_t)end)
-        return -EIO;
-    c->rhead_len = end;
-    if (http_parse_response(c->rhead, end, &c->resp) < 0)
-        return -EBADMSG;
-    return 1;
+        if (end > 0) {
+            c->rhead_len = end;
+            return http_parse_response(c->rhead, end, &c->resp) < 0 ? -EBADMSG : 1;
+        }
+        if (c->rhead_fill == PROXY_RESP_HEAD_MAX)
+            return -E2BIG;
+        if (!c->up_in)
+            return 0;
+        n = recv(c->ufd, c->rhead + c->rhead_fill, PROXY_RESP_HEAD_MAX - c->rhead_fill, 0);
+        if (n < 0 && errno == EAGAIN)
+            c->up_in = false;
+        if (n < 0)
+            return errno == EAGAIN ? 0 : errno == EINTR ? 1 : -errno;
+        if (n == 0)
+            return -EPIPE;
+        c->rhead_fill += (size_t)n;
+    }
 }
 
-/* The exchange is over: recycle what can be recycled. */
+/* The exchange is over: keep the upstream for the next request. */
 static void
 forward_complete(struct conn *c)
 {
     struct worker *w = c->w;
 
-    if (c->upstream_reusable && c->ufd >= 0) {
-        epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->ufd, NULL);
+    pump_release(w, &c->c2u);
+    pump_release(w, &c->u2c);
+    if (c->ufd >= 0 && c->upstream_reusable && !c->close_after_response) {
+        /* Parked on this client connection: the next request to the same
+         * destination reuses it with no epoll change at all. */
+        c->parked = true;
+    } else if (c->ufd >= 0 && c->upstream_reusable) {
         forward_pool_put(w, c->ufd, c->pool_key);
         c->ufd = -1;
     } else if (c->ufd >= 0) {
-        epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->ufd, NULL);
         close(c->ufd);
         c->ufd = -1;
     }
-    pump_release(w, &c->c2u);
-    pump_release(w, &c->u2c);
-    c->pool_key[0] = '\0';
     if (c->close_after_response) {
         shutdown(c->cfd, SHUT_WR);
         proxy_conn_close(c);
         return;
     }
-    conn_next_request(c, 0);
+    conn_next_request(c, c->head_len);
+}
+
+/* An event on a parked upstream while the client is between requests:
+ * any byte or hang-up means it cannot be reused. */
+void
+forward_parked_event(struct conn *c)
+{
+    char b;
+    ssize_t n = recv(c->ufd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    close(c->ufd);
+    c->ufd = -1;
+    c->parked = false;
+    c->pool_key[0] = '\0';
+}
+
+/* Before deciding where the next request goes: a parked upstream is kept
+ * when it leads to one of the vetted addresses, else pooled. */
+static bool
+same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const struct sockaddr_in *)a;
+        const struct sockaddr_in *y = (const struct sockaddr_in *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    return ((const struct sockaddr_in6 *)a)->sin6_port ==
+               ((const struct sockaddr_in6 *)b)->sin6_port &&
+           memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                  &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+}
+
+int
+forward_take_parked(struct conn *c)
+{
+    if (!c->parked || c->ufd < 0)
+        return -ENOENT;
+    c->parked = false;
+    /* Same host name (the pool key starts with it) and a vetted address. */
+    if (strncmp(c->pool_key, c->host_lc, strlen(c->host_lc)) == 0 &&
+        c->pool_key[strlen(c->host_lc)] == '|') {
+        for (int i = 0; i < c->dec.n_addrs; i++)
+            if (same_addr(&c->dec.addrs[i], &c->up_addr))
+                return 0;
+    }
+    forward_pool_put(c->w, c->ufd, c->pool_key);
+    c->ufd = -1;
+    c->pool_key[0] = '\0';
+    return -ENOENT;
 }
 
 static void
@@ -472,13 +636,23 @@ fail(struct conn *c, bool answer)
     }
 }
 
+static void
+schedule(struct conn *c)
+{
+    if (!c->in_ready) {
+        c->in_ready = true;
+        c->ready_next = c->w->ready;
+        c->w->ready = c;
+    }
+}
+
 void
 forward_event(struct conn *c)
 {
     int rc;
 
     c->last_io_ms = proxy_now_ms();
-    /* 1. request head, then the request body by its framing. */
+    /* 1. request head and body prefix, then the rest of the body. */
     if (c->state == CS_FWD_REQUEST) {
         rc = flush(c->ufd, c->uout, c->uout_len, &c->uout_off);
         if (rc < 0) {
@@ -487,113 +661,103 @@ forward_event(struct conn *c)
         }
         if (rc == 0)
             return;
-        if (!c->c2u.done && pump_run(&c->c2u, 16) < 0) {
+        /* The response may come before the body is complete (an early
+         * error, 100-continue): from here both run side by side. */
+        c->state = CS_FWD_RESPONSE_HEAD;
+    }
+    if (!c->c2u.done && c->state != CS_CLOSED) {
+        rc = pump_run(&c->c2u, 16);
+        if (rc < 0) {
             proxy_conn_close(c);
             return;
         }
-        /* The response may come before the body is complete (an early
-         * error, 100-continue): read it concurrently. */
-        c->state = CS_FWD_RESPONSE_HEAD;
+        if (rc == 1)
+            schedule(c);
     }
     if (c->state == CS_FWD_RESPONSE_HEAD) {
-        if (!c->c2u.done && pump_run(&c->c2u, 16) < 0) {
+        enum http_body_kind kind;
+        uint64_t len;
+        const struct http_header *ch;
+
+        if (c->rhead == NULL && (c->rhead = malloc(PROXY_RESP_HEAD_MAX)) == NULL) {
             proxy_conn_close(c);
             return;
         }
         rc = read_response_head(c);
         if (rc < 0) {
-            fail(c, c->rhead_len == 0);
+            fail(c, true);
             return;
         }
         if (rc == 0)
             return;
         if (c->resp.status >= 100 && c->resp.status < 200 && c->resp.status != 101) {
             /* Interim answer: pass it on verbatim, wait for the final one. */
-            size_t off = 0;
+            size_t off = 0, rest = c->rhead_fill - c->rhead_len;
             if (flush(c->cfd, c->rhead, c->rhead_len, &off) != 1) {
                 proxy_conn_close(c);
                 return;
             }
+            memmove(c->rhead, c->rhead + c->rhead_len, rest);
+            c->rhead_fill = rest;
             c->rhead_len = 0;
             forward_event(c);
             return;
         }
-        {
-            enum http_body_kind kind;
-            uint64_t len;
-            const struct http_header *ch = http_find_header(&c->resp, "connection");
-            if (http_response_body(&c->resp, c->req.method, &kind, &len) < 0) {
-                proxy_conn_close(c);
-                return;
-            }
-            if (kind == HTTP_BODY_UNTIL_CLOSE)
-                c->close_after_response = true;
-            c->upstream_reusable = c->resp.version_minor == 1 && kind != HTTP_BODY_UNTIL_CLOSE &&
-                                   !(ch && http_value_has_token(ch->value, "close")) &&
-                                   c->resp.status != 101;
-            if (build_response_head(c) < 0) {
-                proxy_conn_close(c);
-                return;
-            }
-            if (c->resp.status == 101) {
-                c->u2c.body = HTTP_BODY_NONE;
-            } else {
-                pump_release(c->w, &c->u2c);
-                if (kind == HTTP_BODY_CHUNKED)
-                    pump_init_buffered(&c->u2c, c->ufd, c->cfd);
-                else
-                    pump_init_splice(c->w, &c->u2c, c->ufd, c->cfd);
-                c->u2c.body = kind;
-                c->u2c.framed = kind != HTTP_BODY_UNTIL_CLOSE;
-                c->u2c.remaining = len;
-                c->u2c.done = kind == HTTP_BODY_NONE;
-            }
+        ch = http_find_header(&c->resp, "connection");
+        if (http_response_body(&c->resp, c->req.method, &kind, &len) < 0) {
+            proxy_conn_close(c);
+            return;
+        }
+        if (kind == HTTP_BODY_UNTIL_CLOSE)
+            c->close_after_response = true;
+        c->upstream_reusable = c->resp.version_minor == 1 && kind != HTTP_BODY_UNTIL_CLOSE &&
+                               !(ch && http_value_has_token(ch->value, "close")) &&
+                               c->resp.status != 101;
+        pump_release(c->w, &c->u2c);
+        if (kind == HTTP_BODY_CHUNKED || kind == HTTP_BODY_NONE)
+            pump_init_buffered(&c->u2c, c->ufd, c->cfd);
+        else
+            pump_init_splice(c->w, &c->u2c, c->ufd, c->cfd);
+        c->u2c.body = kind;
+        c->u2c.framed = kind != HTTP_BODY_UNTIL_CLOSE;
+        if (build_response(c, kind, len) < 0) {
+            proxy_conn_close(c);
+            return;
         }
         c->state = CS_FWD_RESPONSE_BODY;
     }
-    if (c->state == CS_FWD_RESPONSE_BODY) {
-        rc = flush(c->cfd, c->out, c->out_len, &c->out_off);
-        if (rc < 0) {
-            proxy_conn_close(c);
-            return;
-        }
-        if (rc == 0)
-            return;
-        if (c->resp.status == 101) {
-            /* Upgraded: from here on it is a raw tunnel. */
-            pump_release(c->w, &c->c2u);
-            c->connect = false;
-            conn_tunnel_start(c);
-            return;
-        }
-        if (!c->c2u.done) {
-            rc = pump_run(&c->c2u, 16);
-            if (rc < 0) {
-                proxy_conn_close(c);
-                return;
-            }
-        }
-        rc = pump_run(&c->u2c, 16);
-        if (rc < 0) {
-            proxy_conn_close(c);
-            return;
-        }
-        if (c->u2c.done || (!c->u2c.framed && c->u2c.dst_shut)) {
-            if (!c->c2u.done) {
-                /* The upstream answered before reading the whole body: the
-                 * client stream is out of sync, so it cannot be reused. */
-                c->upstream_reusable = false;
-                c->close_after_response = true;
-            }
-            forward_complete(c);
-            return;
-        }
-        if (rc == 1) {
-            if (!c->in_ready) {
-                c->in_ready = true;
-                c->ready_next = c->w->ready;
-                c->w->ready = c;
-            }
-        }
+    if (c->state != CS_FWD_RESPONSE_BODY)
+        return;
+    rc = flush(c->cfd, c->out, c->out_len, &c->out_off);
+    if (rc < 0) {
+        proxy_conn_close(c);
+        return;
     }
+    if (rc == 0)
+        return;
+    if (c->resp.status == 101) {
+        /* Upgraded: from here on it is a raw tunnel. */
+        pump_release(c->w, &c->c2u);
+        pump_release(c->w, &c->u2c);
+        c->connect = false;
+        conn_tunnel_start(c);
+        return;
+    }
+    rc = pump_run(&c->u2c, 16);
+    if (rc < 0) {
+        proxy_conn_close(c);
+        return;
+    }
+    if (c->u2c.done || (!c->u2c.framed && c->u2c.dst_shut)) {
+        if (!c->c2u.done) {
+            /* Answered before the whole body was read: the client stream
+             * is out of sync, so neither side can be reused. */
+            c->upstream_reusable = false;
+            c->close_after_response = true;
+        }
+        forward_complete(c);
+        return;
+    }
+    if (rc == 1)
+        schedule(c);
 }

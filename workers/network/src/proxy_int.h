@@ -112,9 +112,11 @@ struct conn {
     uint64_t deadline_ms; /* 0 = none */
     uint64_t last_io_ms;
 
-    /* client request head (and pipelined bytes after it) */
+    /* client request head: head[0..head_len) is the current head;
+     * head[head_len..head_fill) what the client sent after it (body
+     * prefix, a pipelined request, a CONNECT's first TLS bytes) */
     char *head;
-    size_t head_len, head_scan;
+    size_t head_len, head_fill, head_scan;
     struct http_head req;
     bool connect;         /* CONNECT vs forward */
     bool client_keepalive;
@@ -147,12 +149,18 @@ struct conn {
     char *uout;
     size_t uout_len, uout_off;
 
-    /* forward HTTP response head */
+    /* forward HTTP response head: rhead[0..rhead_len) the head,
+     * rhead[rhead_len..rhead_fill) body bytes read with it */
     char *rhead;
-    size_t rhead_len, rhead_scan;
+    size_t rhead_len, rhead_fill;
     struct http_head resp;
     bool upstream_reusable;
     bool close_after_response;
+    bool parked; /* ufd is a reusable upstream kept between requests */
+    struct sockaddr_storage up_addr; /* where ufd leads */
+    /* Readability seen by epoll (edge-triggered) and not yet read to
+     * EAGAIN: lets the worker skip reads that would only say EAGAIN. */
+    bool cli_in, up_in;
 
     struct pump c2u, u2c;
 };
@@ -189,6 +197,8 @@ struct worker {
     pthread_mutex_t done_lock;
     struct job *done; /* LIFO of completed jobs, drained by the worker */
     struct conn *ready; /* relays to resume next loop (fairness) */
+    struct conn *graveyard; /* freed after the current epoll batch */
+    struct idle_up *idle_graveyard;
     int free_pipes[64][2];
     size_t n_free_pipes;
 };
@@ -252,6 +262,8 @@ int forward_pool_take(struct conn *c);
 void forward_pool_put(struct worker *w, int fd, const char *key);
 void forward_pool_sweep(struct worker *w, uint64_t now);
 void forward_idle_event(struct worker *w, struct idle_up *u);
+void forward_parked_event(struct conn *c);
+int forward_take_parked(struct conn *c);
 
 /* proxy_decide.c / proxy_pool.c */
 bool decide_needs_pool(const struct conn *c);

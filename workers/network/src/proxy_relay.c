@@ -233,6 +233,19 @@ conn_tunnel_start(struct conn *c)
             return;
         }
     }
+    /* What the client sent right after its head (a pipelined TLS
+     * ClientHello, the first bytes after an upgrade) goes first.  At most
+     * 8 KiB onto a socket that just connected: it fits its send buffer, so
+     * a short write means a broken upstream. */
+    if (c->head_fill > c->head_len) {
+        size_t len = c->head_fill - c->head_len;
+        n = send(c->ufd, c->head + c->head_len, len, MSG_NOSIGNAL);
+        if (n != (ssize_t)len) {
+            proxy_conn_close(c);
+            return;
+        }
+        c->head_len = c->head_fill;
+    }
     pump_init_splice(c->w, &c->c2u, c->cfd, c->ufd);
     pump_init_splice(c->w, &c->u2c, c->ufd, c->cfd);
     if (c->c2u.pipe_r < 0 || c->u2c.pipe_r < 0) {
