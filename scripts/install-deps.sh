@@ -14,12 +14,27 @@ packages=(
   libcmocka-dev curl python3 python3-grpcio iproute2 nftables procps
 )
 
+# The workload runs as the unprivileged user "sandbox" (policy.md §1.2:
+# run_as_user must be "sandbox").  Create it once, like the reference image.
+ensure_sandbox_user() {
+  if ! getent passwd sandbox >/dev/null; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO useradd --system --user-group --home-dir /sandbox --no-create-home \
+      --shell /usr/sbin/nologin sandbox
+  fi
+  if [ ! -d /sandbox ]; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO install -d -o sandbox -g sandbox -m 0750 /sandbox
+  fi
+}
+
 need=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ "${#need[@]}" -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
+  ensure_sandbox_user
   exit 0
 fi
 SUDO=""
@@ -27,3 +42,4 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y --no-install-recommends "${need[@]}"
+ensure_sandbox_user
