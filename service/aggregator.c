@@ -47,7 +47,10 @@ drain(struct aggregator *a)
     size_t n = 0;
 
     while (a->denials && osh_ring_pop_sc(a->denials, &d)) {
-        log_denial(&d);
+        /* The bypass monitor logs its own, richer pair (NET Refuse plus
+         * the Detection Finding); logging the denial again would double it. */
+        if (d.stage != OSH_STAGE_BYPASS)
+            log_denial(&d);
         pthread_mutex_lock(&a->lock);
         a->st.denials++;
         pthread_mutex_unlock(&a->lock);

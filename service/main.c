@@ -1,10 +1,9 @@
 /*
  * main.c - entry point of openshell-sandbox, the sandbox supervisor.
  *
- * It serves the offline policy tools (`policy check`, `policy eval`) and
- * the egress proxy alone (`--mode=network`).  The combined run (cage and
- * workload) lands with the process half; until then asking for it is a
- * clear error, not a silent no-op.
+ * Three jobs: the offline policy tools (`policy check`, `policy eval`),
+ * the egress proxy alone (`--mode=network`), and the combined run that
+ * cages a workload behind the proxy (default, `--mode=network,process`).
  */
 #include <stdio.h>
 #include <string.h>
@@ -14,16 +13,6 @@
 #include "run.h"
 
 #define OSH_VERSION "0.1.0"
-
-static void
-usage(FILE *f)
-{
-    fprintf(f,
-            "usage: openshell-sandbox policy check FILE...\n"
-            "       openshell-sandbox policy eval --policy FILE (--batch | --host H --port P ...)\n"
-            "       openshell-sandbox --mode=network [--policy-data FILE] [--proxy-listen IP:PORT]\n"
-            "       openshell-sandbox --version\n");
-}
 
 int
 main(int argc, char **argv)
@@ -41,9 +30,10 @@ main(int argc, char **argv)
             return rc > 0 ? 0 : 2;
         if (o.mode_network && !o.mode_process)
             return run_network(&o);
+        if (o.mode_network && o.mode_process)
+            return run_sandbox(&o);
     }
-    fprintf(stderr, "openshell-sandbox: the cage (process half) is not built yet; run the "
-                    "proxy alone with --mode=network\n");
-    usage(stderr);
+    fprintf(stderr, "openshell-sandbox: --mode=process alone (egress enforced by a network "
+                    "sidecar) is not built yet; use --mode=network,process\n");
     return 2;
 }

@@ -16,9 +16,12 @@ usage(FILE *f)
             "usage: openshell-sandbox [--mode=network[,process]] [--policy-data FILE]\n"
             "                         [--proxy-listen IP:PORT] [--workers N] [--max-conns N]\n"
             "                         [--header-timeout-ms MS] [--idle-timeout-ms MS]\n"
-            "                         [--log-level error|warn|info|debug] [-- COMMAND ARGS...]\n"
+            "                         [--log-level error|warn|info|debug] [-w DIR] [-t SECS]\n"
+            "                         [-- COMMAND ARGS...]\n"
             "       openshell-sandbox policy check|eval ...\n"
             "\n"
+            "  (default)        cage COMMAND (default /bin/bash) in a network namespace whose\n"
+            "                   only way out is the proxy; exit with its code (124: timeout)\n"
             "  --mode=network   run only the egress proxy (no namespace, no workload);\n"
             "                   SIGHUP reloads --policy-data, SIGTERM/SIGINT stop it cleanly.\n");
 }
@@ -92,6 +95,9 @@ options_parse(int argc, char **argv, struct options *o)
         {"header-timeout-ms", required_argument, NULL, 'H'},
         {"idle-timeout-ms", required_argument, NULL, 'I'},
         {"log-level", required_argument, NULL, 'l'},
+        {"workdir", required_argument, NULL, 'w'},
+        {"timeout", required_argument, NULL, 't'},
+        {"interactive", no_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *env;
@@ -105,7 +111,7 @@ options_parse(int argc, char **argv, struct options *o)
     if ((env = getenv("OPENSHELL_LOG_LEVEL")) && *env && osh_log_level_parse(env) >= 0)
         o->log_level = (enum osh_log_level)osh_log_level_parse(env);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+hw:t:i", opts, NULL)) != -1) {
         switch (c) {
         case 'M':
             if (parse_mode(optarg, o) < 0)
@@ -140,6 +146,16 @@ options_parse(int argc, char **argv, struct options *o)
                 return -1;
             }
             o->log_level = (enum osh_log_level)osh_log_level_parse(optarg);
+            break;
+        case 'w':
+            o->workdir = optarg;
+            break;
+        case 't':
+            if (parse_uint("--timeout", optarg, 31536000, &o->timeout_s) < 0)
+                return -1;
+            break;
+        case 'i':
+            o->interactive = true;
             break;
         case 'h':
             usage(stdout);

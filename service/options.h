@@ -19,7 +19,10 @@ struct options {
     unsigned header_timeout_ms;
     unsigned idle_timeout_ms;
     enum osh_log_level log_level; /* --log-level / OPENSHELL_LOG_LEVEL, default warn */
-    char **command;            /* after "--" */
+    const char *workdir;       /* -w/--workdir: the workload's cwd */
+    unsigned timeout_s;        /* -t/--timeout: 0 = none, else kill and exit 124 */
+    bool interactive;          /* -i: keep the terminal's process group */
+    char **command;            /* after "--", else OPENSHELL_SANDBOX_COMMAND, else /bin/bash */
 };
 
 /* Parses argv; prints the problem and returns -1 on bad usage, 1 for
