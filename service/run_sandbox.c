@@ -237,6 +237,9 @@ run_sandbox(const struct options *o)
                                         "workload: %s", err);
         goto out;
     }
+    if (!osh_netns_kernel_log_ready(ns))
+        osh_logf(OSH_LOG_WARN, "cage", "nf_log_all_netns is not settable here (not the initial "
+                                       "namespace): bypasses are rejected but not reported");
 
     /* 6. Events and the proxy on the host side of the veth. */
     store = osh_policy_store_new(osh_policy_ref(policy));
@@ -362,7 +365,7 @@ run_sandbox(const struct options *o)
 
 out:
     /* 12. Teardown, in reverse. */
-    osh_bypass_monitor_stop(bypass);
+    osh_bypass_monitor_free(bypass);
     if (proxy != NULL) {
         osh_proxy_stop(proxy);
         osh_proxy_free(proxy);
