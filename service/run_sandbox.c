@@ -357,8 +357,9 @@ run_sandbox(const struct options *o)
         osh_logf(OSH_LOG_ERROR, "supervisor", "cannot watch the workload");
         goto out;
     }
-    osh_logf(OSH_LOG_INFO, "supervisor", "workload started: pid %d in %s", (int)pid,
-             osh_netns_name(ns));
+    if (o->log_level >= OSH_LOG_INFO)
+        osh_logf(OSH_LOG_INFO, "supervisor", "workload started: pid %d in %s", (int)pid,
+                 osh_netns_name(ns));
 
     /* 11. Supervise until the workload exits; its code is ours. */
     rc = osh_supervisor_run(sup, o->timeout_s * 1000u, 100);

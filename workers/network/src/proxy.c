@@ -533,8 +533,9 @@ osh_proxy_start(struct osh_proxy *p)
         px->n_workers++;
     }
     px->started = true;
-    osh_logf(OSH_LOG_INFO, "proxy", "listening on %s with %u workers", px->address,
-             px->n_workers);
+    if (px->cfg.log_level >= OSH_LOG_INFO)
+        osh_logf(OSH_LOG_INFO, "proxy", "listening on %s with %u workers", px->address,
+                 px->n_workers);
     return 0;
 fail:
     osh_proxy_stop(p);
