@@ -258,56 +258,91 @@ ref_cmp(const void *a, const void *b)
     return x->ep < y->ep ? -1 : x->ep > y->ep;
 }
 
-/* Builds the exact-host table: refs grouped by host, in (net, ep) order. */
-static int
-build_host_index(struct osh_policy *p, size_t n_exact)
-{
-    struct pol_epref *tmp = calloc(n_exact + 1, sizeof(*tmp));
-    size_t k = 0;
+/* The key an endpoint is indexed under in one of the string tables. */
+typedef const char *(*index_key_fn)(const struct pol_endpoint *ep);
 
-    if (tmp == NULL)
-        return -ENOMEM;
-    p->host_mask = pow2_at_least(n_exact) - 1;
-    p->host_slots = calloc(p->host_mask + 1, sizeof(*p->host_slots));
-    p->exact_refs = calloc(n_exact + 1, sizeof(*p->exact_refs));
-    if (p->host_slots == NULL || p->exact_refs == NULL) {
+static const char *
+exact_key(const struct pol_endpoint *ep)
+{
+    return ep->host_lc != NULL && ep->host_glob == NULL ? ep->host_lc : NULL;
+}
+
+static const char *
+wild_key(const struct pol_endpoint *ep)
+{
+    return ep->host_glob != NULL ? ep->host_suffix : NULL;
+}
+
+/*
+ * Builds an open-addressed table string -> refs, refs grouped per key in
+ * (net, ep) order.  Used for exact hosts and for wildcard-host suffixes.
+ */
+static int
+build_string_index(struct osh_policy *p, size_t n, index_key_fn key_of,
+                   struct pol_host_slot **slots_out, size_t *mask_out, struct pol_epref **refs_out)
+{
+    struct pol_epref *tmp = calloc(n + 1, sizeof(*tmp));
+    struct pol_host_slot *slots;
+    struct pol_epref *refs;
+    size_t mask, k = 0;
+    uint32_t next = 0;
+
+    mask = pow2_at_least(n) - 1;
+    slots = calloc(mask + 1, sizeof(*slots));
+    refs = calloc(n + 1, sizeof(*refs));
+    *slots_out = slots;
+    *refs_out = refs;
+    *mask_out = mask;
+    if (tmp == NULL || slots == NULL || refs == NULL) {
         free(tmp);
         return -ENOMEM;
     }
-    /* Count per slot first, then place refs contiguously per host. */
+    /* Count per slot first, then place refs contiguously per key. */
     for (uint32_t i = 0; i < p->n_nets; i++)
         for (uint32_t j = 0; j < p->nets[i].n_endpoints; j++) {
-            const struct pol_endpoint *ep = &p->nets[i].endpoints[j];
+            const char *key = key_of(&p->nets[i].endpoints[j]);
             size_t s;
-            if (ep->host_lc == NULL || ep->host_glob != NULL)
+            if (key == NULL)
                 continue;
-            s = hash_str(ep->host_lc) & p->host_mask;
-            while (p->host_slots[s].host_lc != NULL &&
-                   strcmp(p->host_slots[s].host_lc, ep->host_lc) != 0)
-                s = (s + 1) & p->host_mask;
-            p->host_slots[s].host_lc = ep->host_lc;
-            p->host_slots[s].count++;
+            s = hash_str(key) & mask;
+            while (slots[s].host_lc != NULL && strcmp(slots[s].host_lc, key) != 0)
+                s = (s + 1) & mask;
+            slots[s].host_lc = key;
+            slots[s].count++;
             tmp[k].net = i;
             tmp[k].ep = j;
             k++;
         }
-    {
-        uint32_t next = 0;
-        for (size_t s = 0; s <= p->host_mask; s++) {
-            p->host_slots[s].first = next;
-            next += p->host_slots[s].count;
-            p->host_slots[s].count = 0;
-        }
+    for (size_t s = 0; s <= mask; s++) {
+        slots[s].first = next;
+        next += slots[s].count;
+        slots[s].count = 0;
     }
     for (size_t i = 0; i < k; i++) {
-        const struct pol_endpoint *ep = &p->nets[tmp[i].net].endpoints[tmp[i].ep];
-        size_t s = hash_str(ep->host_lc) & p->host_mask;
-        while (strcmp(p->host_slots[s].host_lc, ep->host_lc) != 0)
-            s = (s + 1) & p->host_mask;
-        p->exact_refs[p->host_slots[s].first + p->host_slots[s].count++] = tmp[i];
+        const char *key = key_of(&p->nets[tmp[i].net].endpoints[tmp[i].ep]);
+        size_t s = hash_str(key) & mask;
+        while (strcmp(slots[s].host_lc, key) != 0)
+            s = (s + 1) & mask;
+        refs[slots[s].first + slots[s].count++] = tmp[i];
     }
     free(tmp);
     return 0;
+}
+
+/*
+ * The literal part of a wildcard host after its first label.  Validation
+ * confines '*' to the first label; a suffix that still holds a glob
+ * metacharacter ('?', '[', '{', '\\') is not a plain literal and is left to
+ * the per-port list, where the full glob decides.
+ */
+static const char *
+literal_suffix(const char *host_lc)
+{
+    const char *dot = strchr(host_lc, '.');
+
+    if (dot == NULL || dot[1] == '\0' || strpbrk(dot + 1, "?[]{}\\*") != NULL)
+        return NULL;
+    return dot + 1;
 }
 
 /* Builds port -> wildcard/hostless endpoints listing that port. */
@@ -330,7 +365,8 @@ build_port_index(struct osh_policy *p, size_t n_port_refs)
         for (uint32_t j = 0; j < p->nets[i].n_endpoints; j++) {
             const struct pol_endpoint *ep = &p->nets[i].endpoints[j];
             bool hostless = ep->host_lc == NULL && ep->n_allowed_ips > 0;
-            if (ep->host_glob == NULL && !hostless)
+            bool complex_wild = ep->host_glob != NULL && ep->host_suffix == NULL;
+            if (!complex_wild && !hostless)
                 continue;
             for (size_t q = 0; q < ep->n_ports; q++) {
                 size_t s = ep->ports[q] & p->port_mask;
@@ -383,7 +419,7 @@ out:
 int
 pol_compile(struct osh_policy *p)
 {
-    size_t n_exact = 0, n_port_refs = 0;
+    size_t n_exact = 0, n_wild = 0, n_port_refs = 0;
     int rc;
 
     if (p->run_as_user == NULL || p->run_as_user[0] == '\0') {
@@ -419,13 +455,20 @@ pol_compile(struct osh_policy *p)
                                                           : OSH_L7_NONE;
             ep->enforce = ep->enforcement != NULL && strcmp(ep->enforcement, "enforce") == 0;
             ep->extended = ep->protocol_present || ep->n_allowed_ips > 0 || ep->tls_present;
+            if (ep->host_glob != NULL)
+                ep->host_suffix = literal_suffix(ep->host_lc);
             if (ep->host_lc != NULL && ep->host_glob == NULL)
                 n_exact++;
+            else if (ep->host_suffix != NULL)
+                n_wild++;
             else if (ep->host_glob != NULL || ep->n_allowed_ips > 0)
                 n_port_refs += ep->n_ports;
         }
     }
-    if ((rc = build_host_index(p, n_exact)) < 0)
+    if ((rc = build_string_index(p, n_exact, exact_key, &p->host_slots, &p->host_mask,
+                                 &p->exact_refs)) < 0 ||
+        (rc = build_string_index(p, n_wild, wild_key, &p->wild_slots, &p->wild_mask,
+                                 &p->wild_refs)) < 0)
         return rc;
     return build_port_index(p, n_port_refs);
 }

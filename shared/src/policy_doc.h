@@ -53,7 +53,7 @@ struct doc_node {
 
 /* Caps against hostile documents: nesting depth and total node count. */
 #define DOC_MAX_DEPTH 64
-#define DOC_MAX_NODES 200000
+#define DOC_MAX_NODES 1000000
 
 /* Parse `buf` into a tree.  NULL on error, with the error in `d` (file
  * `name`).  Duplicate keys, aliases and multi-document streams are errors. */

@@ -141,44 +141,74 @@ binary_allowed(const struct pol_network *net, const struct osh_l4_request *req,
     return false;
 }
 
-/* Policies with an endpoint matching host:port, via the two indexes. */
+static uint64_t
+hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a, as the compiler's index */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* The slot of `key` (n bytes) in a string index, or NULL. */
+static const struct pol_host_slot *
+index_find(const struct pol_host_slot *slots, size_t mask, const char *key, size_t n)
+{
+    size_t s;
+
+    if (slots == NULL)
+        return NULL;
+    s = hash_bytes(key, n) & mask;
+    while (slots[s].host_lc != NULL) {
+        if (strncmp(slots[s].host_lc, key, n) == 0 && slots[s].host_lc[n] == '\0')
+            return &slots[s];
+        s = (s + 1) & mask;
+    }
+    return NULL;
+}
+
+/*
+ * Policies with an endpoint matching host:port: the exact-host index, the
+ * wildcard index probed with every label suffix of the host (a handful of
+ * lookups, then the glob only on the few candidates), and the per-port
+ * list of hostless and irregular wildcard endpoints.
+ */
 static int
 endpoint_nets(const struct osh_policy *p, const char *host_lc, size_t host_len, uint16_t port,
               struct netset *out)
 {
-    size_t s;
+    const struct pol_host_slot *sl;
     int rc;
 
-    if (p->host_slots != NULL) {
-        s = 0;
-        /* Same FNV-1a as the compiler's index. */
-        uint64_t h = 1469598103934665603ull;
-        for (size_t i = 0; i < host_len; i++) {
-            h ^= (unsigned char)host_lc[i];
-            h *= 1099511628211ull;
+    if ((sl = index_find(p->host_slots, p->host_mask, host_lc, host_len)) != NULL) {
+        for (uint32_t i = 0; i < sl->count; i++) {
+            const struct pol_epref *r = &p->exact_refs[sl->first + i];
+            if (port_listed(&p->nets[r->net].endpoints[r->ep], port) &&
+                (rc = netset_add(out, r->net)) < 0)
+                return rc;
         }
-        s = h & p->host_mask;
-        while (p->host_slots[s].host_lc != NULL) {
-            const struct pol_host_slot *sl = &p->host_slots[s];
-            if (strcmp(sl->host_lc, host_lc) == 0) {
-                for (uint32_t i = 0; i < sl->count; i++) {
-                    const struct pol_epref *r = &p->exact_refs[sl->first + i];
-                    if (port_listed(&p->nets[r->net].endpoints[r->ep], port) &&
-                        (rc = netset_add(out, r->net)) < 0)
-                        return rc;
-                }
-                break;
-            }
-            s = (s + 1) & p->host_mask;
+    }
+    for (size_t i = 0; p->wild_slots != NULL && i < host_len; i++) {
+        if (host_lc[i] != '.')
+            continue;
+        sl = index_find(p->wild_slots, p->wild_mask, host_lc + i + 1, host_len - i - 1);
+        for (uint32_t k = 0; sl != NULL && k < sl->count; k++) {
+            const struct pol_epref *r = &p->wild_refs[sl->first + k];
+            if (pol_endpoint_matches(&p->nets[r->net].endpoints[r->ep], host_lc, host_len,
+                                     port) &&
+                (rc = netset_add(out, r->net)) < 0)
+                return rc;
         }
     }
     if (p->port_slots != NULL) {
-        s = port & p->port_mask;
+        size_t s = port & p->port_mask;
         while (p->port_slots[s].port_plus1 != 0) {
-            const struct pol_port_slot *sl = &p->port_slots[s];
-            if (sl->port_plus1 == (uint32_t)port + 1) {
-                for (uint32_t i = 0; i < sl->count; i++) {
-                    const struct pol_epref *r = &p->port_refs[sl->first + i];
+            const struct pol_port_slot *ps = &p->port_slots[s];
+            if (ps->port_plus1 == (uint32_t)port + 1) {
+                for (uint32_t i = 0; i < ps->count; i++) {
+                    const struct pol_epref *r = &p->port_refs[ps->first + i];
                     const struct pol_endpoint *ep = &p->nets[r->net].endpoints[r->ep];
                     if (pol_endpoint_matches(ep, host_lc, host_len, port) &&
                         (rc = netset_add(out, r->net)) < 0)
@@ -368,8 +398,7 @@ eval_l4(const struct osh_policy *p, const struct osh_l4_request *req, const char
                 out->exact_declared_host = true;
         }
     }
-    out->reason = strdup("");
-    rc = out->reason ? 0 : -ENOMEM;
+    rc = 0; /* allowed: no reason, no allocation */
 out:
     netset_free(&ep_nets);
     return rc;
@@ -573,11 +602,8 @@ osh_policy_eval_l7(const struct osh_policy *p, const struct osh_l4_request *l4,
                 permitted = rest_rule_matches(&ep->rules[k], req, false);
         }
     }
-    if (!denied && permitted) {
-        sb_printf(&b, "%s", "");
-        rc = set_reason(out, &b);
-        goto done;
-    }
+    if (!denied && permitted)
+        goto done; /* allowed: no reason */
     out->decision = route->enforce ? OSH_DECISION_DENY : OSH_DECISION_AUDIT;
     sb_printf(&b, "%s %s %s", req->method, req->path,
               denied ? "blocked by deny rule" : "not permitted by policy");

@@ -94,6 +94,8 @@ pol_free(struct osh_policy *p)
     free(p->run_as_group);
     free(p->host_slots);
     free(p->exact_refs);
+    free(p->wild_slots);
+    free(p->wild_refs);
     free(p->port_slots);
     free(p->port_refs);
     free(p);

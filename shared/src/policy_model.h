@@ -89,6 +89,8 @@ struct pol_endpoint {
     /* compiled */
     char *host_lc;              /* lowercased host, NULL when hostless */
     struct osh_glob *host_glob; /* when the host contains '*' */
+    const char *host_suffix;    /* wildcard host: the literal labels after the first
+                                 * (points into host_lc); NULL when not indexable */
     enum osh_l7_protocol proto; /* OSH_L7_NONE when no valid protocol */
     bool enforce;
     bool extended; /* protocol present, allowed_ips non-empty, or tls present */
@@ -126,7 +128,8 @@ struct pol_host_slot {
 
 struct pol_port_slot {
     uint32_t port_plus1; /* 0: empty slot */
-    uint32_t first;      /* index into port_refs (wildcard and hostless endpoints) */
+    uint32_t first;      /* index into port_refs (hostless endpoints, and wildcard
+                          * hosts whose suffix is not a plain literal) */
     uint32_t count;
 };
 
@@ -146,9 +149,12 @@ struct osh_policy {
     size_t n_nets;
     char hash[65];
     /* compiled indexes */
-    struct pol_host_slot *host_slots; /* open addressing, power of two */
+    struct pol_host_slot *host_slots; /* exact hosts; open addressing, power of two */
     size_t host_mask;
     struct pol_epref *exact_refs;
+    struct pol_host_slot *wild_slots; /* wildcard hosts by literal suffix */
+    size_t wild_mask;
+    struct pol_epref *wild_refs;
     struct pol_port_slot *port_slots;
     size_t port_mask;
     struct pol_epref *port_refs;

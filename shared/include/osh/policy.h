@@ -35,8 +35,9 @@ enum osh_policy_format {
     OSH_POLICY_FORMAT_JSON,
 };
 
-/* Policies larger than this are refused before parsing (the gateway's cap). */
-#define OSH_POLICY_MAX_BYTES (256u * 1024u)
+/* Policy files larger than this are refused before parsing.  The gateway
+ * caps a policy at 256 KiB on the wire; files get room for 10,000 rules. */
+#define OSH_POLICY_MAX_BYTES (4u * 1024u * 1024u)
 
 /*
  * Loads and compiles the policy in `path`.  Returns a generation with one
@@ -117,8 +118,8 @@ struct osh_decision_result {
     /* Smallest matching network_policies key; borrowed from the generation;
      * NULL when denied at L4. */
     const char *matched_policy;
-    /* Reason text (policy.md); "" when allowed.  Owned: free with
-     * osh_decision_result_clear(). */
+    /* Reason text (policy.md) of a deny or audit; NULL when allowed (the
+     * allow path allocates nothing).  Owned: osh_decision_result_clear(). */
     char *reason;
     /* After an L4 allow: whether an L7 route set exists, whether `tls: skip`,
      * whether the destination is an exact declared host (§2.6), and the

@@ -236,13 +236,8 @@ on_listener(struct worker *w)
         w->accept_failures = 0;
         atomic_fetch_add_explicit(&px->st_accepted, 1, memory_order_relaxed);
         if (atomic_load_explicit(&px->st_open, memory_order_relaxed) >= px->cfg.max_conns) {
-            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
-                                       "Content-Type: application/json\r\n"
-                                       "Content-Length: 70\r\nConnection: close\r\n\r\n"
-                                       "{\"detail\":\"proxy connection limit reached\","
-                                       "\"error\":\"too_many_connections\"}";
             atomic_fetch_add_explicit(&px->st_refused, 1, memory_order_relaxed);
-            (void)!write(fd, busy, sizeof(busy) - 1);
+            (void)!write(fd, px->busy, px->busy_len);
             close(fd);
             continue;
         }
@@ -468,6 +463,13 @@ osh_proxy_new(const struct osh_proxy_config *cfg, char *err, size_t errlen)
         goto fail;
     }
     atomic_init(&px->entrypoint, (int)cfg->entrypoint_pid);
+    /* The over-limit answer is written from the accept path, where nothing
+     * may allocate: build it once, with the same helper as every answer. */
+    if (respond_build(503, "too_many_connections", "proxy connection limit reached", &px->busy,
+                      &px->busy_len) < 0) {
+        snprintf(err, errlen, "proxy: out of memory");
+        goto fail;
+    }
     detect_trusted_gateway(px);
     pthread_mutex_init(&px->q_lock, NULL);
     pthread_cond_init(&px->q_cond, NULL);
@@ -477,6 +479,7 @@ fail:
         close(px->lfd);
     osh_identity_free(px->identity);
     osh_tofu_cache_free(px->tofu);
+    free(px->busy);
     free(px);
     return NULL;
 }
@@ -603,6 +606,7 @@ osh_proxy_free(struct osh_proxy *p)
         close(px->lfd);
     osh_identity_free(px->identity);
     osh_tofu_cache_free(px->tofu);
+    free(px->busy);
     pthread_mutex_destroy(&px->q_lock);
     pthread_cond_destroy(&px->q_cond);
     free(px);

@@ -349,7 +349,10 @@ conn_read_head(struct conn *c)
         }
         c->head_scan = c->head_fill;
         if (c->head_fill == PROXY_HEAD_MAX) {
-            conn_respond_raw(c, "HTTP/1.1 431 Request Header Fields Too Large\r\n\r\n", 49);
+        {
+            static const char too_large[] = "HTTP/1.1 431 Request Header Fields Too Large\r\n\r\n";
+            conn_respond_raw(c, too_large, sizeof(too_large) - 1);
+        }
             return;
         }
         if (!c->cli_in)

@@ -216,6 +216,8 @@ struct proxy {
     struct sockaddr_storage trusted_gateway; /* ss_family 0 = none */
     atomic_bool stopping;
     atomic_int entrypoint; /* pid of the workload, 0 = none */
+    char *busy;            /* the 503 answer over max_conns, built at start */
+    size_t busy_len;
     bool started;
     /* blocking-work queue */
     pthread_mutex_t q_lock;
