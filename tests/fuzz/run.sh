@@ -28,7 +28,7 @@ fi
 build=$(cd "$build" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 
-required=(fuzz_policy_yaml fuzz_policy_json fuzz_http_path)
+required=(fuzz_policy_yaml fuzz_policy_json fuzz_http_path fuzz_http_head fuzz_bypass_parse)
 harnesses=("${required[@]}")
 for f in "$build"/fuzz/fuzz_*; do
   name=$(basename "$f")
@@ -62,6 +62,12 @@ policy_words=(version filesystem_policy include_workdir read_only read_write lan
 } >"$work/policy_json.dict"
 printf '"%s"\n' "%2F" "%2f" "%2e" "%2E" "%00" "%C3%A9" "/.." "/./" "//" "?" "#" ";" \
   "&" "=" "+" "http://" "https://" "%" >"$work/http_path.dict"
+
+printf '"%s"\n' "GET " "CONNECT " "HTTP/1.1" "HTTP/1.0" "\\x0d\\x0a" "\\x0d\\x0a\\x0d\\x0a" \
+  "Content-Length: " "Transfer-Encoding: chunked" "Connection: close" ": " "0\\x0d\\x0a" \
+  ";ext" >"$work/http_head.dict"
+printf '"%s"\n' "openshell:bypass:sandbox-abcd1234:" "DST=" "DPT=" "SPT=" "PROTO=" "UID=" \
+  "GID=" " " "TCP" "UDP" "6,1234,5678,-;" >"$work/bypass_parse.dict"
 
 failed=0
 for name in "${harnesses[@]}"; do
