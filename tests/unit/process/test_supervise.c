@@ -44,6 +44,28 @@ require_root(void)
         fail_msg("test_supervise must run as root (CI does): children drop to nobody");
 }
 
+/* Threads of an earlier test (already joined) can linger in the kernel's
+ * count for a moment after pthread_join() on a loaded machine; the
+ * supervisor rightly refuses while it sees them, so wait them out. */
+static void
+wait_single_threaded(void)
+{
+    for (int i = 0; i < 200; i++) {
+        char line[128];
+        int threads = 0;
+        FILE *f = fopen("/proc/self/status", "re");
+        if (f == NULL)
+            return;
+        while (fgets(line, sizeof(line), f) != NULL)
+            if (sscanf(line, "Threads: %d", &threads) == 1)
+                break;
+        fclose(f);
+        if (threads == 1)
+            return;
+        usleep(10000);
+    }
+}
+
 static struct osh_supervisor *
 new_supervisor(void)
 {
@@ -51,6 +73,7 @@ new_supervisor(void)
     struct osh_supervisor *s;
 
     require_root();
+    wait_single_threaded();
     s = osh_supervisor_new(err, sizeof(err));
     if (s == NULL)
         fail_msg("supervisor: %s", err);
