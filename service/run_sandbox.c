@@ -214,7 +214,15 @@ run_sandbox(const struct options *o)
         goto out;
     }
 
-    /* 4-5. Namespace and fence.  Fail closed: no fence, no workload. */
+    /* 4-5. Namespace and fence.  Fail closed: no fence, no workload.
+     * First the cages of supervisors that were killed before cleaning up:
+     * their orphaned workloads are stopped and the namespaces removed. */
+    {
+        int stale = osh_netns_reap_stale();
+        if (stale > 0)
+            osh_logf(OSH_LOG_WARN, "cage", "removed %d stale cage(s) of dead supervisors",
+                     stale);
+    }
     random_id(id);
     snprintf(nsid, sizeof(nsid), "%s", id);
     {
@@ -232,6 +240,9 @@ run_sandbox(const struct options *o)
                  err);
         goto out;
     }
+    if (osh_netns_claim(ns) < 0)
+        osh_logf(OSH_LOG_WARN, "cage", "cannot record the cage's owner: a crash would leave "
+                                       "it for the next start to find by inspection only");
     if (osh_netns_install_fence(ns, err, sizeof(err)) < 0) {
         osh_logf(OSH_LOG_ERROR, "cage", "bypass fence not installed, refusing to start the "
                                         "workload: %s", err);
@@ -372,8 +383,17 @@ out:
         osh_proxy_free(proxy);
     }
     aggregator_stop(agg);
-    if (ns != NULL && osh_netns_destroy(ns) < 0)
-        osh_logf(OSH_LOG_WARN, "cage", "namespace teardown incomplete");
+    if (ns != NULL) {
+        /* Whatever the workload left running (background children,
+         * daemons in other process groups) lives in the namespace: end it
+         * before the namespace goes. */
+        if (osh_netns_kill_members(ns) < 0)
+            osh_logf(OSH_LOG_WARN, "cage", "some processes in %s would not die",
+                     osh_netns_name(ns));
+        osh_netns_unclaim(ns);
+        if (osh_netns_destroy(ns) < 0)
+            osh_logf(OSH_LOG_WARN, "cage", "namespace teardown incomplete");
+    }
     osh_landlock_free(ll);
     osh_seccomp_free(sc);
     osh_child_env_free(envp);

@@ -402,10 +402,13 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        /* Tests that start threads come last: a supervisor must be created
+         * before any thread, and TSan's runtime keeps a thread of its own
+         * once the first one was started. */
         cmocka_unit_test(test_exit_codes),        cmocka_unit_test(test_timeout),
-        cmocka_unit_test(test_timeout_escalates), cmocka_unit_test(test_forward_sigterm),
-        cmocka_unit_test(test_fast_child),        cmocka_unit_test(test_orphans_reaped),
-        cmocka_unit_test(test_watch_errors),      cmocka_unit_test(test_refused_with_threads),
+        cmocka_unit_test(test_timeout_escalates), cmocka_unit_test(test_fast_child),
+        cmocka_unit_test(test_orphans_reaped),    cmocka_unit_test(test_watch_errors),
+        cmocka_unit_test(test_forward_sigterm),   cmocka_unit_test(test_refused_with_threads),
     };
 
     alarm(60);

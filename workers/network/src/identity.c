@@ -679,6 +679,12 @@ walk_ancestors(struct osh_identity *id, pid_t pid, pid_t entry, struct osh_peer_
     pid_t cur = pid, pp;
     int rc;
 
+    /* The entrypoint's own parents are the supervisor and the host's
+     * process tree: never grants.  The reference walks on above an
+     * entrypoint that owns the socket itself, so a host process (a shell
+     * that started the supervisor) could widen the policy; we stop. */
+    if (entry > 0 && pid == entry)
+        return 0;
     for (size_t step = 0; step < OSH_IDENTITY_MAX_ANCESTORS; step++) {
         if (osh_identity_procfs_ppid(id->proc_fd, cur, &pp) != 0 || pp <= 0 || pp == cur)
             break;

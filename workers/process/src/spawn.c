@@ -71,10 +71,13 @@
 
 #include "osh/process/spawn.h"
 
-#if defined(__SANITIZE_ADDRESS__)
+/* Sanitizer runtimes hook clone() and run their fork handlers in the
+ * child, which with CLONE_VM would corrupt the parent's own state (TSan
+ * then refuses every later pthread_create).  They get fork(). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define OSH_SPAWN_USE_FORK 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define OSH_SPAWN_USE_FORK 1
 #endif
 #endif

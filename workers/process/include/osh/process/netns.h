@@ -116,4 +116,27 @@ int osh_netns_destroy(struct osh_netns *ns);
  */
 int osh_netns_cleanup_stale(const char *id);
 
+/* ---- the processes in a cage (cage_members.c) --------------------------- */
+
+/* Where a supervisor records that it owns a cage: <dir>/<name>.owner holds
+ * its pid.  A cage whose owner is gone is stale. */
+#define OSH_NETNS_OWNER_DIR "/run/openshell-sandbox"
+
+/* SIGKILLs every process inside the namespace (found by /proc/PID/ns/net),
+ * until none is left: the workload's background children, double-forked
+ * daemons, other process groups.  0, or -EBUSY when some would not die
+ * within 2 s.  Main thread, before osh_netns_destroy(). */
+int osh_netns_kill_members(const struct osh_netns *ns);
+
+/* Records this process as the cage's owner (0 or -errno), and removes the
+ * record at teardown. */
+int osh_netns_claim(const struct osh_netns *ns);
+void osh_netns_unclaim(const struct osh_netns *ns);
+
+/* At start: finds the cages of supervisors that died without cleaning up
+ * (osh-<hex id> with no live owner), kills what still runs inside them
+ * and removes them.  Cages of live supervisors are left alone.  Returns
+ * how many were removed, or -errno. */
+int osh_netns_reap_stale(void);
+
 #endif /* OSH_PROCESS_NETNS_H */
