@@ -28,8 +28,8 @@
 #include "run.h"
 
 /* The aggregator drains every 20 ms; these absorb bursts far above that
- * (a denial event is 3 KiB, so the denial ring stays at 1.5 MiB). */
-#define DENIAL_RING 512
+ * (a denial event is 3 KiB, so the denial ring stays under 1 MiB). */
+#define DENIAL_RING 256
 #define ACTIVITY_RING 4096
 
 static void

@@ -42,7 +42,7 @@
 #include "osh/ring.h"
 #include "run.h"
 
-#define DENIAL_RING 512
+#define DENIAL_RING 256
 #define ACTIVITY_RING 4096
 #define PROXY_PORT 3128
 #define MAX_PATHS 300

@@ -49,6 +49,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -56,6 +57,27 @@
 
 #define IDENTITY_MAX_OWNERS 64              /* holders of one client socket compared */
 #define IDENTITY_HINTS 8                    /* recent owners checked before a /proc scan */
+#define IDENTITY_CACHE 16                   /* recent owners' ancestors and cmdline paths */
+#define IDENTITY_CACHE_MS 1000              /* how long they are reused */
+
+/*
+ * A client usually opens many connections.  Its ancestors and cmdline paths
+ * are reused for IDENTITY_CACHE_MS while the owner is the same process: same
+ * pid, same parent, same executable (dev, ino), same entrypoint.  The
+ * owner's own binary is TOFU-checked on every connection regardless; an
+ * ancestor's binary swapped on disk is noticed at most IDENTITY_CACHE_MS
+ * later.
+ */
+struct id_cache_entry {
+    pid_t pid, ppid, entry;
+    dev_t dev;
+    ino_t ino;
+    uint64_t at_ms; /* 0: empty */
+    char *ancestors[OSH_IDENTITY_MAX_ANCESTORS];
+    size_t n_ancestors;
+    char *cmdline_paths[OSH_IDENTITY_MAX_ANCESTORS];
+    size_t n_cmdline_paths;
+};
 #define DIAG_RECV_TIMEOUT_MS 1000           /* the kernel answers synchronously; a bound */
 #define DIAG_MAX_DATAGRAMS 64               /* stale replies skipped before giving up */
 #define DIAG_BUF_SIZE 8192                  /* a reply is 124 bytes */
@@ -69,8 +91,9 @@ struct osh_identity {
     pthread_mutex_t diag_lock;   /* one request/reply exchange at a time on diag_fd */
     uint32_t diag_seq;           /* guarded by diag_lock */
     _Atomic pid_t entrypoint;    /* 0 = none */
-    pthread_mutex_t hint_lock;   /* recent owner pids, newest first */
+    pthread_mutex_t hint_lock;   /* recent owner pids, newest first, and the cache */
     pid_t hints[IDENTITY_HINTS];
+    struct id_cache_entry cache[IDENTITY_CACHE];
     struct osh_tofu_cache *tofu; /* borrowed */
 };
 
@@ -92,6 +115,11 @@ struct diag_result {
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void remember_owner(struct osh_identity *id, pid_t pid);
+static void free_strv(char **v, size_t *n);
+static int cache_take(struct osh_identity *id, pid_t pid, pid_t ppid, pid_t entry,
+                      const struct stat *exe, struct osh_peer_identity *p);
+static void cache_put(struct osh_identity *id, pid_t pid, pid_t ppid, pid_t entry,
+                      const struct stat *exe, const struct osh_peer_identity *p);
 static void errappend(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int diag_socket_in_netns(int proc_fd, int netns_fd);
@@ -193,6 +221,10 @@ osh_identity_free(struct osh_identity *id)
     id->proc_fd = -1;
     pthread_mutex_destroy(&id->diag_lock);
     pthread_mutex_destroy(&id->hint_lock);
+    for (size_t i = 0; i < IDENTITY_CACHE; i++) {
+        free_strv(id->cache[i].ancestors, &id->cache[i].n_ancestors);
+        free_strv(id->cache[i].cmdline_paths, &id->cache[i].n_cmdline_paths);
+    }
     free(id);
 }
 
@@ -358,6 +390,104 @@ remember_owner(struct osh_identity *id, pid_t pid)
         ;
     memmove(id->hints + 1, id->hints, i * sizeof(id->hints[0]));
     id->hints[0] = pid;
+    pthread_mutex_unlock(&id->hint_lock);
+}
+
+/* ---- owner cache ----------------------------------------------------- */
+
+static uint64_t
+mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int
+copy_strv(char **dst, size_t *ndst, char *const *src, size_t n)
+{
+    *ndst = 0;
+    for (size_t i = 0; i < n; i++) {
+        dst[i] = strdup(src[i]);
+        if (dst[i] == NULL)
+            return -ENOMEM;
+        *ndst = i + 1;
+    }
+    return 0;
+}
+
+static void
+free_strv(char **v, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++) {
+        free(v[i]);
+        v[i] = NULL;
+    }
+    *n = 0;
+}
+
+/* Fills p's ancestors and cmdline paths from a fresh matching entry. */
+static int
+cache_take(struct osh_identity *id, pid_t pid, pid_t ppid, pid_t entry, const struct stat *exe,
+           struct osh_peer_identity *p)
+{
+    uint64_t now = mono_ms();
+    int rc = -ENOENT;
+
+    pthread_mutex_lock(&id->hint_lock);
+    for (size_t i = 0; i < IDENTITY_CACHE; i++) {
+        struct id_cache_entry *e = &id->cache[i];
+        if (e->at_ms == 0 || now - e->at_ms > IDENTITY_CACHE_MS || e->pid != pid ||
+            e->ppid != ppid || e->entry != entry || e->dev != exe->st_dev ||
+            e->ino != exe->st_ino)
+            continue;
+        rc = copy_strv(p->ancestors, &p->n_ancestors, e->ancestors, e->n_ancestors);
+        if (rc == 0)
+            rc = copy_strv(p->cmdline_paths, &p->n_cmdline_paths, e->cmdline_paths,
+                           e->n_cmdline_paths);
+        if (rc != 0) {
+            free_strv(p->ancestors, &p->n_ancestors);
+            free_strv(p->cmdline_paths, &p->n_cmdline_paths);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&id->hint_lock);
+    return rc;
+}
+
+/* Stores p's walk, replacing the oldest entry. */
+static void
+cache_put(struct osh_identity *id, pid_t pid, pid_t ppid, pid_t entry, const struct stat *exe,
+          const struct osh_peer_identity *p)
+{
+    struct id_cache_entry *victim = NULL;
+
+    pthread_mutex_lock(&id->hint_lock);
+    for (size_t i = 0; i < IDENTITY_CACHE; i++) {
+        struct id_cache_entry *e = &id->cache[i];
+        if (e->pid == pid || e->at_ms == 0) {
+            victim = e;
+            break;
+        }
+        if (victim == NULL || e->at_ms < victim->at_ms)
+            victim = e;
+    }
+    free_strv(victim->ancestors, &victim->n_ancestors);
+    free_strv(victim->cmdline_paths, &victim->n_cmdline_paths);
+    victim->pid = pid;
+    victim->ppid = ppid;
+    victim->entry = entry;
+    victim->dev = exe->st_dev;
+    victim->ino = exe->st_ino;
+    if (copy_strv(victim->ancestors, &victim->n_ancestors, p->ancestors, p->n_ancestors) < 0 ||
+        copy_strv(victim->cmdline_paths, &victim->n_cmdline_paths, p->cmdline_paths,
+                  p->n_cmdline_paths) < 0) {
+        free_strv(victim->ancestors, &victim->n_ancestors);
+        free_strv(victim->cmdline_paths, &victim->n_cmdline_paths);
+        victim->at_ms = 0;
+    } else {
+        victim->at_ms = mono_ms();
+    }
     pthread_mutex_unlock(&id->hint_lock);
 }
 
@@ -623,6 +753,8 @@ owner_identity(struct osh_identity *id, pid_t pid, pid_t entry, struct osh_peer_
     size_t nchain = 0;
     int exe_fd = -1, rc;
     char eb[128];
+    struct stat exe_st;
+    pid_t ppid = -1;
 
     p->pid = pid;
     exe_fd = osh_identity_procfs_open_exe(id->proc_fd, pid);
@@ -644,8 +776,12 @@ owner_identity(struct osh_identity *id, pid_t pid, pid_t entry, struct osh_peer_
         rc = -EPERM;
         goto fail;
     }
+    if (fstat(exe_fd, &exe_st) != 0 || osh_identity_procfs_ppid(id->proc_fd, pid, &ppid) != 0)
+        ppid = -1; /* no cache without a key */
     close(exe_fd);
     exe_fd = -1;
+    if (ppid > 0 && cache_take(id, pid, ppid, entry, &exe_st, p) == 0)
+        return 0;
 
     rc = walk_ancestors(id, pid, entry, p, chain, &nchain, err, errlen);
     if (rc != 0)
@@ -658,6 +794,8 @@ owner_identity(struct osh_identity *id, pid_t pid, pid_t entry, struct osh_peer_
         seterr(err, errlen, "out of memory");
         goto fail;
     }
+    if (ppid > 0)
+        cache_put(id, pid, ppid, entry, &exe_st, p);
     return 0;
 
 fail:

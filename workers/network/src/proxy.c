@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,6 +287,14 @@ sweep(struct worker *w, uint64_t now)
         c = next;
     }
     forward_pool_sweep(w, now);
+    /* Back to idle after a burst: hand the buffers of the connections that
+     * are gone back to the system, so RSS follows load down. */
+    if (w->n_conns == 0 && w->trim_pending) {
+        malloc_trim(0);
+        w->trim_pending = false;
+    } else if (w->n_conns > 0) {
+        w->trim_pending = true;
+    }
     if (!w->listening && w->accept_resume_ms != UINT64_MAX && now >= w->accept_resume_ms &&
         !atomic_load(&w->px->stopping))
         listener_add(w);

@@ -199,6 +199,7 @@ struct worker {
     struct conn *ready; /* relays to resume next loop (fairness) */
     struct conn *graveyard; /* freed after the current epoll batch */
     struct idle_up *idle_graveyard;
+    bool trim_pending; /* connections came and went since the last malloc_trim */
     int free_pipes[64][2];
     size_t n_free_pipes;
 };
