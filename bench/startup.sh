@@ -62,9 +62,9 @@ sleep 2
 # 20 curl processes x 100 requests each, keep-alive within each process.
 i=0
 while [ $i -lt 20 ]; do
-  urls=""
-  j=0; while [ $j -lt 100 ]; do urls="$urls http://10.220.0.2:8080/small"; j=$((j+1)); done
-  curl -s -o /dev/null $urls
+  args=""
+  j=0; while [ $j -lt 100 ]; do args="$args -o /dev/null http://10.220.0.2:8080/small"; j=$((j+1)); done
+  curl -s $args
   i=$((i+1))
 done
 echo loaded > /tmp/osh-bench-loaded
