@@ -28,10 +28,12 @@ main(int argc, char **argv)
         int rc = options_parse(argc, argv, &o);
         if (rc != 0)
             return rc > 0 ? 0 : 2;
-        if (o.mode_network && !o.mode_process)
-            return run_network(&o);
-        if (o.mode_network && o.mode_process)
-            return run_sandbox(&o);
+        if (o.mode_network) {
+            rc = o.mode_process ? run_sandbox(&o) : run_network(&o);
+            options_free(&o);
+            return rc;
+        }
+        options_free(&o);
     }
     fprintf(stderr, "openshell-sandbox: --mode=process alone (egress enforced by a network "
                     "sidecar) is not built yet; use --mode=network,process\n");

@@ -166,5 +166,37 @@ options_parse(int argc, char **argv, struct options *o)
         }
     }
     o->command = argv + optind;
+    if (o->command[0] == NULL && (env = getenv("OPENSHELL_SANDBOX_COMMAND")) && *env) {
+        /* process.md §1.1: the fallback is split on whitespace (no quoting). */
+        char *copy = strdup(env), *save = NULL, *tok;
+        size_t n = 0;
+        if (copy == NULL)
+            return -1;
+        for (char *p = copy; *p; p++)
+            n += (*p == ' ' || *p == '\t') ? 1 : 0;
+        o->env_command = calloc(n + 2, sizeof(*o->env_command));
+        if (o->env_command == NULL) {
+            free(copy);
+            return -1;
+        }
+        n = 0;
+        for (tok = strtok_r(copy, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save))
+            o->env_command[n++] = tok;
+        if (n > 0) {
+            o->command = o->env_command; /* the tokens live in `copy` */
+            o->env_copy = copy;
+        } else {
+            free(copy);
+        }
+    }
     return 0;
+}
+
+void
+options_free(struct options *o)
+{
+    free(o->env_command);
+    free(o->env_copy);
+    o->env_command = NULL;
+    o->env_copy = NULL;
 }

@@ -23,10 +23,15 @@ struct options {
     unsigned timeout_s;        /* -t/--timeout: 0 = none, else kill and exit 124 */
     bool interactive;          /* -i: keep the terminal's process group */
     char **command;            /* after "--", else OPENSHELL_SANDBOX_COMMAND, else /bin/bash */
+    char **env_command;        /* storage of the OPENSHELL_SANDBOX_COMMAND split */
+    char *env_copy;
 };
 
 /* Parses argv; prints the problem and returns -1 on bad usage, 1 for
  * --help (printed), 0 to run. */
 int options_parse(int argc, char **argv, struct options *o);
+
+/* Frees what options_parse() allocated. */
+void options_free(struct options *o);
 
 #endif /* OSH_SERVICE_OPTIONS_H */

@@ -163,6 +163,14 @@ after_run "bundled default policy (no --policy-data), echo ok" 0
 expect_eq "bundled default policy: the workload's output" ok "$(cat "$CG_OUT")"
 [ -n "$CG_NS" ] && ok "bundled default policy: ran in a cage ($CG_NS)" || not_ok "bundled default policy: ran in a cage"
 
+# No command after the flags: OPENSHELL_SANDBOX_COMMAND, split on whitespace
+# (process.md §1.1), is the workload.
+export OPENSHELL_SANDBOX_COMMAND="/bin/echo  from-env  ok"
+cg_run envcmd 60 --log-level info
+unset OPENSHELL_SANDBOX_COMMAND
+after_run "OPENSHELL_SANDBOX_COMMAND as the workload" 0
+expect_eq "OPENSHELL_SANDBOX_COMMAND: the workload's output" "from-env ok" "$(cat "$CG_OUT")"
+
 # ---- what outlives the workload --------------------------------------------------
 # A background child of the workload that is still running when the
 # workload exits: it must not survive the supervisor (it would keep the
