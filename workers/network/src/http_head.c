@@ -80,6 +80,18 @@ parse_headers(const char *p, const char *end, struct http_head *out)
     return 0;
 }
 
+/* Not a memset: the header array is 4 KiB and n_headers bounds it. */
+static void
+head_reset(struct http_head *out, size_t head_len)
+{
+    out->method.p = out->target.p = NULL;
+    out->method.len = out->target.len = 0;
+    out->status = 0;
+    out->version_minor = 0;
+    out->n_headers = 0;
+    out->head_len = head_len;
+}
+
 static int
 parse_version(const char *p, size_t len, int *minor)
 {
@@ -95,13 +107,7 @@ http_parse_request(const char *buf, size_t head_len, struct http_head *out)
     const char *end = buf + head_len - 2; /* the blank line's CRLF */
     const char *eol, *sp1, *sp2;
 
-    /* Not a memset: the header array is 4 KiB and n_headers bounds it. */
-    out->method.p = out->target.p = NULL;
-    out->method.len = out->target.len = 0;
-    out->status = 0;
-    out->version_minor = 0;
-    out->n_headers = 0;
-    out->head_len = head_len;
+    head_reset(out, head_len);
     if (head_len < 4)
         return -EBADMSG;
     eol = memchr(buf, '\r', head_len);
@@ -134,12 +140,7 @@ http_parse_response(const char *buf, size_t head_len, struct http_head *out)
     const char *end = buf + head_len - 2;
     const char *eol;
 
-    out->method.p = out->target.p = NULL;
-    out->method.len = out->target.len = 0;
-    out->status = 0;
-    out->version_minor = 0;
-    out->n_headers = 0;
-    out->head_len = head_len;
+    head_reset(out, head_len);
     if (head_len < 16)
         return -EBADMSG;
     eol = memchr(buf, '\r', head_len);
