@@ -76,6 +76,27 @@ deny_policy(struct conn *c, const char *reason)
     set_reason(d, reason);
 }
 
+/* A CONNECT allowed at L4 whose endpoint has L7 rules that no tunnel
+ * path can enforce yet: 403, reported under the L7 group (the L4 rule
+ * exists, so a proposal for it would be noise). */
+static void
+deny_l7_unenforceable(struct conn *c)
+{
+    struct decision *d = &c->dec;
+
+    d->allow = false;
+    d->status = 403;
+    d->stage = OSH_STAGE_CONNECT;
+    d->group = OSH_DENY_GROUP_L7_POLICY;
+    snprintf(d->error, sizeof(d->error), "policy_denied");
+    set_detail(d,
+               "CONNECT %s:%u refused: the endpoint's L7 rules cannot be enforced inside a "
+               "CONNECT tunnel yet",
+               c->host_lc, c->port);
+    set_reason(d, "endpoint has L7 rules that cannot be enforced inside a CONNECT tunnel yet "
+                  "(no in-tunnel L7 inspection); send plain HTTP as a forward request");
+}
+
 /* Resolves the caller once per connection (a socket's owner does not
  * change under a keep-alive connection in any way we could observe). */
 static void
@@ -225,6 +246,13 @@ decide(struct proxy *px, struct conn *c)
     }
     d->matched_policy = r.matched_policy;
     d->tls_skip = r.tls_skip;
+    if (c->connect && r.l7_inspect && !r.tls_skip) {
+        /* Fail closed: until the in-tunnel relay exists, a raw tunnel would
+         * carry requests the endpoint's L7 rules deny.  `tls: skip` is the
+         * policy's explicit opt-out of inspection (warned about at load). */
+        deny_l7_unenforceable(c);
+        goto out;
+    }
     if (!c->connect) {
         /* Without L7 the target goes as sent (it fits: it came from the
          * head, which is smaller than canon_target). */
